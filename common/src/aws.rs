@@ -1,0 +1,38 @@
+//! One shared AWS configuration per cold start, and clients built from it.
+//!
+//! Endpoints come from the SDK's own variables (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, ...); the SDK's standard
+//! retry mode (3 attempts, jittered backoff, throttling and 5xx) is kept.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Per-attempt timeout: the SDK only sets a connect timeout by default, so a
+/// stalled connection would otherwise wait for the deadline guard.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connect timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Loads the SDK configuration from the environment, with timeouts set.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// An S3 client from `config`, with path-style addressing when
+/// `S3_FORCE_PATH_STYLE=true` (local emulators serve buckets by path).
+pub fn s3_client(config: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(force_path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
+}

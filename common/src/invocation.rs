@@ -1,0 +1,334 @@
+//! One invocation, from the raw payload to the response: correlation,
+//! start line, typed input, the handler raced against the deadline guard,
+//! panics caught, the output stamped and size-checked, the end line, the
+//! Sentry report and its bounded flush.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use futures_util::FutureExt;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use sentry::SentryFutureExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::context::TaskContext;
+use crate::correlation::{self, Resolved};
+use crate::envelope::{self, StepContext};
+use crate::error::TaskError;
+use crate::guard;
+use crate::logging::LIFECYCLE_TARGET;
+use crate::reporting;
+use crate::settings::Settings;
+
+/// Kept free after the Sentry flush to post the response before the deadline.
+const RESPONSE_RESERVE: Duration = Duration::from_millis(100);
+
+static COLD_START: AtomicBool = AtomicBool::new(true);
+
+/// What every invocation of one process shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub service: &'static str,
+    pub settings: Settings,
+    pub aws: Arc<SdkConfig>,
+}
+
+/// Runs one invocation. Never panics and always writes one start and one
+/// end line; the error side is the response body Lambda sends back.
+pub(crate) async fn invoke<I, O, F, Fut>(
+    shared: &Shared,
+    handler: &F,
+    event: LambdaEvent<Value>,
+) -> Result<Box<RawValue>, Diagnostic>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I, TaskContext) -> Fut,
+    Fut: Future<Output = Result<O, TaskError>>,
+{
+    let started = Instant::now();
+    let cold_start = COLD_START.swap(false, Ordering::Relaxed);
+    let LambdaEvent { payload, context } = event;
+    let deadline = guard::deadline_instant(context.deadline);
+    let guard_at = deadline
+        .checked_sub(shared.settings.deadline_margin)
+        .unwrap_or(started)
+        .max(started);
+
+    let resolved = resolve_correlation(&payload);
+    let parsed = envelope::parse(payload);
+    let step = parsed
+        .as_ref()
+        .map(|p| p.step.clone())
+        .unwrap_or_default();
+
+    let span = invocation_span(&resolved, &step, &context, cold_start);
+    let hub = reporting::invocation_hub(&reporting::ScopeInfo {
+        service: shared.service,
+        correlation_id: resolved.id.as_str(),
+        execution_id: step.execution_id.as_deref(),
+        state_name: step.state_name.as_deref(),
+        request_id: &context.request_id,
+        retry_count: step.retry_count,
+        lambda: &context,
+        deadline,
+    });
+
+    let body = async {
+        tracing::info!(
+            target: LIFECYCLE_TARGET,
+            correlation_id_source = resolved.source.as_str(),
+            "task started"
+        );
+        if let Some((source, why)) = resolved.rejected {
+            tracing::warn!(
+                rejected_source = source.as_str(),
+                reason = %why,
+                "correlation id refused; a generated one is used"
+            );
+        }
+
+        let result = match parsed {
+            Err(err) => Err(err),
+            Ok(parsed) => {
+                let ctx = TaskContext::new(
+                    resolved.id.clone(),
+                    step.clone(),
+                    &context,
+                    guard_at,
+                    shared.aws.clone(),
+                );
+                run_handler(handler, parsed.input, ctx, shared.settings.deadline_margin)
+                    .await
+                    .and_then(|output| stamp_output(output, resolved.id.as_str()))
+            }
+        };
+
+        log_end(&result, started.elapsed());
+        if let Err(err) = &result {
+            reporting::report(&hub, err, &shared.settings);
+        }
+        let budget = guard::flush_budget(
+            shared.settings.sentry_flush_timeout,
+            deadline,
+            RESPONSE_RESERVE,
+            Instant::now(),
+        );
+        reporting::flush(&hub, budget).await;
+        result.map_err(Diagnostic::from)
+    };
+    body.instrument(span).bind_hub(hub.clone()).await
+}
+
+fn resolve_correlation(payload: &Value) -> Resolved {
+    match payload.as_object() {
+        Some(map) if envelope::is_envelope(map) => correlation::resolve(
+            map.get("correlation_id").filter(|v| !v.is_null()),
+            map.get("input").unwrap_or(&Value::Null),
+        ),
+        _ => correlation::resolve(None, payload),
+    }
+}
+
+/// The span every line of the invocation inherits its context fields from.
+/// Its target is the lifecycle target so it exists at every log level.
+fn invocation_span(
+    resolved: &Resolved,
+    step: &StepContext,
+    context: &lambda_runtime::Context,
+    cold_start: bool,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: LIFECYCLE_TARGET,
+        "invocation",
+        correlation_id = resolved.id.as_str(),
+        cold_start,
+        function_arn = context.invoked_function_arn.as_str(),
+        function_request_id = context.request_id.as_str(),
+        xray_trace_id = Empty,
+        execution_id = Empty,
+        state_name = Empty,
+        retry_count = step.retry_count,
+    );
+    if let Some(trace) = &context.xray_trace_id {
+        span.record("xray_trace_id", trace.as_str());
+    }
+    if let Some(execution) = &step.execution_id {
+        span.record("execution_id", execution.as_str());
+    }
+    if let Some(state) = &step.state_name {
+        span.record("state_name", state.as_str());
+    }
+    span
+}
+
+async fn run_handler<I, O, F, Fut>(
+    handler: &F,
+    input: Value,
+    ctx: TaskContext,
+    margin: Duration,
+) -> Result<O, TaskError>
+where
+    I: DeserializeOwned,
+    F: Fn(I, TaskContext) -> Fut,
+    Fut: Future<Output = Result<O, TaskError>>,
+{
+    let input: I = serde_path_to_error::deserialize(input).map_err(input_error)?;
+    let guard_at = ctx.guard_deadline();
+    let guarded = tokio::time::timeout_at(
+        guard_at.into(),
+        AssertUnwindSafe(handler(input, ctx)).catch_unwind(),
+    );
+    match guarded.await {
+        Err(_elapsed) => Err(TaskError::Timeout {
+            margin_ms: u64::try_from(margin.as_millis()).unwrap_or(u64::MAX),
+        }),
+        Ok(Err(panic)) => Err(TaskError::Panic(panic_message(panic.as_ref()))),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// Names the field that failed; quoted values in serde's message are cut so
+/// the input's data (names, e-mail addresses) never reaches the logs.
+fn input_error(err: serde_path_to_error::Error<serde_json::Error>) -> TaskError {
+    let path = err.path().to_string();
+    let reason = redact_quoted(&err.into_inner().to_string());
+    if path == "." {
+        TaskError::invalid_input(format!("invalid input: {reason}"))
+    } else {
+        TaskError::invalid_input(format!("invalid input at `{path}`: {reason}"))
+    }
+}
+
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Adds `correlation_id` to the output so the next state receives it (a
+/// non-object output is wrapped as `{"correlation_id", "result"}`), then
+/// applies the payload-size guard. Serialises once.
+fn stamp_output<O: Serialize>(output: O, correlation_id: &str) -> Result<Box<RawValue>, TaskError> {
+    let value = serde_json::to_value(output)
+        .map_err(|e| TaskError::failed(format!("task output could not be serialised: {e}")))?;
+    let stamped = match value {
+        Value::Object(mut map) => {
+            map.insert("correlation_id".to_owned(), correlation_id.into());
+            Value::Object(map)
+        }
+        other => serde_json::json!({"correlation_id": correlation_id, "result": other}),
+    };
+    let text = stamped.to_string();
+    guard::check_output_size(text.len())?;
+    RawValue::from_string(text)
+        .map_err(|e| TaskError::failed(format!("task output could not be serialised: {e}")))
+}
+
+fn log_end(result: &Result<Box<RawValue>, TaskError>, elapsed: Duration) {
+    // Milliseconds with microsecond precision, as Logs Insights percentiles want a number.
+    let duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    match result {
+        Ok(_) => tracing::info!(
+            target: LIFECYCLE_TARGET,
+            outcome = "success",
+            duration_ms,
+            success_count = 1u64,
+            error_count = 0u64,
+            timeout_count = 0u64,
+            "task finished"
+        ),
+        Err(err) => {
+            let timeout = matches!(err, TaskError::Timeout { .. });
+            tracing::info!(
+                target: LIFECYCLE_TARGET,
+                outcome = if timeout { "timeout" } else { "error" },
+                duration_ms,
+                success_count = 0u64,
+                error_count = 1u64,
+                timeout_count = u64::from(timeout),
+                error_type = err.error_type(),
+                error_message = %err,
+                "task finished"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_gets_the_correlation_id() {
+        let raw = stamp_output(serde_json::json!({"key": "a"}), "c-1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v: Value = serde_json::from_str(raw.get()).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"key": "a", "correlation_id": "c-1"}));
+
+        let raw = stamp_output(7, "c-1").unwrap_or_else(|e| panic!("{e}"));
+        let v: Value = serde_json::from_str(raw.get()).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"correlation_id": "c-1", "result": 7}));
+    }
+
+    #[test]
+    fn oversized_output_is_task_failed() {
+        let big = "x".repeat(guard::STEP_FUNCTIONS_PAYLOAD_LIMIT);
+        let err = stamp_output(serde_json::json!({ "blob": big }), "c")
+            .err()
+            .unwrap_or_else(|| panic!("must fail"));
+        assert_eq!(err.error_type(), "Task.Failed");
+    }
+
+    #[test]
+    fn input_errors_name_the_field_and_hide_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Order {
+            lines: Vec<Line>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Line {
+            quantity: u32,
+        }
+        let value = serde_json::json!({"lines": [{"quantity": 1}, {"quantity": "jane@example.com"}]});
+        let err = serde_path_to_error::deserialize::<_, Order>(value)
+            .map_err(input_error)
+            .err()
+            .unwrap_or_else(|| panic!("must fail"));
+        let message = err.to_string();
+        assert_eq!(err.error_type(), "Task.InvalidInput");
+        assert!(message.contains("lines[1].quantity"), "{message}");
+        assert!(!message.contains("jane@example.com"), "{message}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Sentry: on only when `SENTRY_DSN` is set, sent over rustls, with a fresh
+//! scope per invocation and a bounded flush that never outlives the deadline.
+//! Nothing here can change a task's result: every failure is swallowed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sentry::protocol::{Event, Exception, Level, Map, Value};
+use sentry::{ClientInitGuard, Hub};
+
+use crate::error::TaskError;
+use crate::settings::Settings;
+
+/// How long a single Sentry HTTP request may take. The per-invocation flush is
+/// bounded separately; this only stops one hanging request from holding the
+/// transport's queue for the rest of the process's life.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Starts the Sentry client if a DSN is configured. The guard must live as
+/// long as the process (it is never dropped in Lambda: the process is frozen).
+pub(crate) fn init(service: &str, settings: &Settings) -> Option<ClientInitGuard> {
+    let dsn = settings.sentry_dsn.as_deref()?;
+    if let Err(err) = dsn.parse::<sentry::types::Dsn>() {
+        tracing::warn!(error = %err, "SENTRY_DSN is not a valid DSN; Sentry is off");
+        return None;
+    }
+    let release = settings
+        .sentry_release
+        .clone()
+        .unwrap_or_else(|| format!("{service}@{}", env!("CARGO_PKG_VERSION")));
+    let options = sentry::ClientOptions::new()
+        .dsn(dsn)
+        .environment(settings.sentry_environment.clone())
+        .release(release)
+        .transport(BoundedReqwest);
+    let guard = sentry::init(options);
+    guard.is_enabled().then_some(guard)
+}
+
+/// The reqwest (rustls) transport with request timeouts.
+struct BoundedReqwest;
+
+impl sentry::TransportFactory for BoundedReqwest {
+    fn create_transport_with_options(
+        &self,
+        options: sentry::TransportOptions,
+    ) -> Arc<dyn sentry::Transport> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Arc::new(
+            sentry::transports::ReqwestHttpTransportOptions::from(options)
+                .with_client(client)
+                .build(),
+        )
+    }
+}
+
+/// What Sentry gets to know about one invocation.
+#[derive(Debug)]
+pub(crate) struct ScopeInfo<'a> {
+    pub service: &'a str,
+    pub correlation_id: &'a str,
+    pub execution_id: Option<&'a str>,
+    pub state_name: Option<&'a str>,
+    pub request_id: &'a str,
+    pub retry_count: u32,
+    pub lambda: &'a lambda_runtime::Context,
+    pub deadline: Instant,
+}
+
+/// A hub with a fresh scope for one invocation, so nothing from the previous
+/// invocation (tags, breadcrumbs) leaks into this one.
+pub(crate) fn invocation_hub(info: &ScopeInfo<'_>) -> Arc<Hub> {
+    let hub = Arc::new(Hub::new_from_top(Hub::main()));
+    hub.configure_scope(|scope| {
+        scope.clear_breadcrumbs();
+        scope.set_tag("task", info.service);
+        scope.set_tag("correlation_id", info.correlation_id);
+        scope.set_tag("execution_id", info.execution_id.unwrap_or("-"));
+        scope.set_tag("state_name", info.state_name.unwrap_or("-"));
+        scope.set_tag("function_request_id", info.request_id);
+        scope.set_tag("retry_count", info.retry_count);
+        let env = &info.lambda.env_config;
+        let remaining = info.deadline.saturating_duration_since(Instant::now());
+        let mut lambda = Map::new();
+        lambda.insert("function_name".into(), env.function_name.clone().into());
+        lambda.insert(
+            "function_arn".into(),
+            info.lambda.invoked_function_arn.clone().into(),
+        );
+        lambda.insert("function_version".into(), env.version.clone().into());
+        lambda.insert("request_id".into(), info.request_id.into());
+        lambda.insert(
+            "remaining_time_ms".into(),
+            Value::from(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX)),
+        );
+        lambda.insert("log_group".into(), env.log_group.clone().into());
+        lambda.insert("log_stream".into(), env.log_stream.clone().into());
+        scope.set_context("lambda", sentry::protocol::Context::Other(lambda));
+    });
+    hub
+}
+
+/// Reports a task error, unless it is a panic (the panic integration already
+/// reported it, with its backtrace) or an unreported `Task.InvalidInput`.
+pub(crate) fn report(hub: &Hub, err: &TaskError, settings: &Settings) {
+    let skip = match err {
+        TaskError::Panic(_) => true,
+        TaskError::InvalidInput(_) => !settings.sentry_report_invalid_input,
+        _ => false,
+    };
+    if skip || hub.client().is_none() {
+        return;
+    }
+    hub.capture_event(Event {
+        level: Level::Error,
+        exception: vec![Exception {
+            ty: err.error_type().to_owned(),
+            value: Some(err.to_string()),
+            ..Default::default()
+        }]
+        .into(),
+        ..Default::default()
+    });
+}
+
+/// Waits for queued events to be sent, for at most `budget`. Runs on a
+/// blocking thread: the client's flush blocks.
+pub(crate) async fn flush(hub: &Hub, budget: Duration) {
+    let Some(client) = hub.client() else { return };
+    if budget.is_zero() {
+        return;
+    }
+    let flushed = tokio::task::spawn_blocking(move || client.flush(Some(budget))).await;
+    if !matches!(flushed, Ok(true)) {
+        tracing::debug!(
+            budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+            "Sentry flush did not finish in time; events may be dropped"
+        );
+    }
+}

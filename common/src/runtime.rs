@@ -1,0 +1,131 @@
+//! Cold-start setup and the Lambda runtime loop.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::context::TaskContext;
+use crate::error::TaskError;
+use crate::invocation::{self, Shared};
+use crate::settings::{Settings, SettingsError};
+use crate::{logging, reporting};
+
+/// A task process: set up once per cold start with [`TaskRuntime::init`],
+/// then [`TaskRuntime::run`] serves invocations until the process is frozen
+/// or stopped.
+///
+/// ```no_run
+/// # #[derive(serde::Deserialize)] struct Order;
+/// # #[derive(serde::Serialize)] struct Receipt;
+/// async fn handle(order: Order, ctx: common::TaskContext) -> Result<Receipt, common::TaskError> {
+///     Ok(Receipt)
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), lambda_runtime::Error> {
+///     common::TaskRuntime::init("invoice").await?.run(handle).await
+/// }
+/// ```
+pub struct TaskRuntime {
+    shared: Shared,
+    // Dropping the guard would close Sentry; it lives as long as the process.
+    _sentry: Option<sentry::ClientInitGuard>,
+}
+
+impl std::fmt::Debug for TaskRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRuntime")
+            .field("shared", &self.shared)
+            .field("sentry", &self._sentry.is_some())
+            .finish()
+    }
+}
+
+impl TaskRuntime {
+    /// Reads the settings, installs the log subscriber, the panic hook and
+    /// the Sentry client, and loads the shared AWS configuration.
+    /// `service` names the task in every log line, metric and Sentry event.
+    pub async fn init(service: &'static str) -> Result<Self, SettingsError> {
+        let settings = Settings::from_env()?;
+        logging::init(service, &settings, settings.sentry_dsn.is_some());
+        install_panic_hook();
+        // After the panic hook: Sentry's hook reports, then calls ours.
+        let sentry = reporting::init(service, &settings);
+        let aws = Arc::new(crate::aws::load_config().await);
+        Ok(Self {
+            shared: Shared {
+                service,
+                settings,
+                aws,
+            },
+            _sentry: sentry,
+        })
+    }
+
+    /// The AWS configuration shared by every client of the process.
+    pub fn aws(&self) -> &SdkConfig {
+        &self.shared.aws
+    }
+
+    /// The settings read at cold start.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    /// An S3 client, path-style when `S3_FORCE_PATH_STYLE=true`. Build it
+    /// once, before [`TaskRuntime::run`].
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        crate::aws::s3_client(&self.shared.aws, self.shared.settings.s3_force_path_style)
+    }
+
+    /// Serves invocations with `handler` until the runtime stops.
+    pub async fn run<I, O, F, Fut>(self, handler: F) -> Result<(), lambda_runtime::Error>
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+        F: Fn(I, TaskContext) -> Fut,
+        Fut: Future<Output = Result<O, TaskError>>,
+    {
+        let shared = &self.shared;
+        let handler = &handler;
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+            invocation::invoke(shared, handler, event)
+        }))
+        .await
+    }
+}
+
+/// [`TaskRuntime::init`] then [`TaskRuntime::run`], for tasks that need
+/// nothing built at cold start beyond what [`TaskContext`] gives.
+pub async fn run<I, O, F, Fut>(service: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I, TaskContext) -> Fut,
+    Fut: Future<Output = Result<O, TaskError>>,
+{
+    TaskRuntime::init(service).await?.run(handler).await
+}
+
+/// Replaces the default hook (plain text on stderr) with a structured ERROR
+/// line that carries the invocation's context fields.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("non-string panic payload");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic_message = message, panic_location = location, "task panicked");
+    }));
+}
