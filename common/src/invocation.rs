@@ -210,6 +210,7 @@ fn input_error(err: serde_path_to_error::Error<serde_json::Error>) -> TaskError 
 }
 
 fn redact_quoted(message: &str) -> String {
+    let message = redact_unknown_variant(message);
     let mut out = String::with_capacity(message.len());
     let mut inside = false;
     for c in message.chars() {
@@ -223,6 +224,19 @@ fn redact_quoted(message: &str) -> String {
         }
     }
     out
+}
+
+/// `unknown variant `value`` quotes input data with backticks; the expected
+/// names that follow are ours and stay.
+fn redact_unknown_variant(message: &str) -> String {
+    const MARK: &str = "unknown variant `";
+    let Some(start) = message.find(MARK).map(|i| i + MARK.len()) else {
+        return message.to_owned();
+    };
+    match message[start..].find('`') {
+        Some(len) => format!("{}…{}", &message[..start], &message[start + len..]),
+        None => message.to_owned(),
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -269,17 +283,30 @@ fn log_end(result: &Result<Box<RawValue>, TaskError>, elapsed: Duration) {
         ),
         Err(err) => {
             let timeout = matches!(err, TaskError::Timeout { .. });
-            tracing::info!(
-                target: LIFECYCLE_TARGET,
-                outcome = if timeout { "timeout" } else { "error" },
-                duration_ms,
-                success_count = 0u64,
-                error_count = 1u64,
-                timeout_count = u64::from(timeout),
-                error_type = err.error_type(),
-                error_message = %err,
-                "task finished"
-            );
+            let outcome = if timeout { "timeout" } else { "error" };
+            // The caller's mistake is a warning; everything else an error, so
+            // `filter level = "ERROR"` finds what operators must look at.
+            macro_rules! end_line {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: LIFECYCLE_TARGET,
+                        $level,
+                        outcome,
+                        duration_ms,
+                        success_count = 0u64,
+                        error_count = 1u64,
+                        timeout_count = u64::from(timeout),
+                        error_type = err.error_type(),
+                        error_message = %err,
+                        "task finished"
+                    )
+                };
+            }
+            if matches!(err, TaskError::InvalidInput(_)) {
+                end_line!(tracing::Level::WARN);
+            } else {
+                end_line!(tracing::Level::ERROR);
+            }
         }
     }
 }
@@ -330,5 +357,13 @@ mod tests {
         assert_eq!(err.error_type(), "Task.InvalidInput");
         assert!(message.contains("lines[1].quantity"), "{message}");
         assert!(!message.contains("jane@example.com"), "{message}");
+    }
+
+    #[test]
+    fn unknown_variants_are_redacted_but_expected_names_stay() {
+        let m = redact_quoted("unknown variant `jane@example.com`, expected `a` or `b`");
+        assert_eq!(m, "unknown variant `…`, expected `a` or `b`");
+        assert_eq!(redact_quoted("invalid type: string \"x\", expected u32"),
+            "invalid type: string \"…\", expected u32");
     }
 }

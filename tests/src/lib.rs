@@ -1,1 +1,12 @@
+//! Test support: the fakes and helpers end-to-end tests start on 127.0.0.1.
+//!
+//! - [`runtime_api::FakeRuntimeApi`]: a Lambda Runtime API that serves
+//!   queued invocations on `/next` and records `/response` and `/error`.
+//! - [`sentry_sink::SentrySink`]: an HTTP endpoint that receives Sentry
+//!   envelopes over the real transport, and can answer 429/500 or hang.
+//! - [`process::TaskProcess`]: a task binary run as a child process, its
+//!   stdout captured line by line.
 
+pub mod process;
+pub mod runtime_api;
+pub mod sentry_sink;

@@ -1,0 +1,346 @@
+//! The `common` runtime driven through `lambda_runtime` in a real child
+//! process, against a fake Lambda Runtime API on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::process::{Captured, TaskProcess};
+use tests::runtime_api::{FUNCTION_ARN, FakeRuntimeApi};
+
+const BUDGET: Duration = Duration::from_secs(10);
+
+fn lambda_env(api: &FakeRuntimeApi, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("AWS_LAMBDA_RUNTIME_API", api.host_port()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "fixture-task".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/fixture-task".to_owned()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]abc".to_owned()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_REGION", "eu-west-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k, (*v).to_owned()));
+    }
+    env
+}
+
+async fn start(extra: &[(&'static str, &str)]) -> (FakeRuntimeApi, TaskProcess) {
+    let api = FakeRuntimeApi::start()
+        .await
+        .unwrap_or_else(|e| panic!("fake runtime API: {e}"));
+    let process = TaskProcess::spawn(env!("CARGO_BIN_EXE_fixture-task"), &lambda_env(&api, extra))
+        .unwrap_or_else(|e| panic!("fixture-task: {e}"));
+    (api, process)
+}
+
+fn envelope(correlation_id: &str, retry_count: u32, input: Value) -> Value {
+    json!({
+        "correlation_id": correlation_id,
+        "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:Invoice:run-1",
+        "state_name": "Render invoice",
+        "retry_count": retry_count,
+        "input": input,
+    })
+}
+
+/// Lines grouped by `function_request_id`.
+fn by_request(lines: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for line in lines {
+        if let Some(id) = line["function_request_id"].as_str() {
+            map.entry(id.to_owned()).or_default().push(line.clone());
+        }
+    }
+    map
+}
+
+fn lifecycle<'a>(lines: &'a [Value], message: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["message"] == message).collect()
+}
+
+const CONTEXT_KEYS: [&str; 10] = [
+    "timestamp",
+    "level",
+    "message",
+    "service",
+    "correlation_id",
+    "cold_start",
+    "function_name",
+    "function_arn",
+    "function_memory_size",
+    "function_request_id",
+];
+
+#[tokio::test]
+async fn every_path_through_one_warm_process() {
+    let (api, process) = start(&[]).await;
+    let private_text = "Zoë Müller, Łódź";
+
+    let echo = api
+        .invoke(
+            envelope("order-A-1001", 2, json!({"action": "echo", "text": private_text})),
+            BUDGET,
+        )
+        .await;
+    let body = echo.response();
+    assert_eq!(body["correlation_id"], "order-A-1001", "output carries it on");
+    assert_eq!(body["seen_correlation_id"], "order-A-1001");
+    assert_eq!(body["retry_count"], 2);
+    assert_eq!(body["echo"], private_text);
+
+    let bare = api
+        .invoke(json!({"action": "echo", "text": "bare"}), BUDGET)
+        .await;
+    let generated = bare.response()["correlation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    assert_eq!(&generated[14..15], "7", "UUID v7: {generated}");
+
+    let mut expected_errors = vec![];
+    for (payload, error_type, message) in [
+        (
+            json!({"action": "fail", "kind": "invalid_input"}),
+            "Task.InvalidInput",
+            "field `text`: must not be empty",
+        ),
+        (
+            json!({"action": "fail", "kind": "retryable"}),
+            "Task.Retryable",
+            "dependency answered 503",
+        ),
+        (
+            json!({"action": "fail", "kind": "failed"}),
+            "Task.Failed",
+            "access denied to bucket",
+        ),
+        (
+            json!({"action": "panic"}),
+            "Task.Panic",
+            "task panicked: fixture panicked on purpose",
+        ),
+    ] {
+        let done = api.invoke(envelope("errors-1", 0, payload), BUDGET).await;
+        assert_eq!(
+            done.error(),
+            &json!({"errorType": error_type, "errorMessage": message}),
+            "exact error body"
+        );
+        expected_errors.push((done.request_id.clone(), error_type));
+    }
+
+    let unknown = api
+        .invoke(envelope("errors-1", 0, json!({"action": "explode"})), BUDGET)
+        .await;
+    assert_eq!(unknown.error()["errorType"], "Task.InvalidInput");
+    let message = unknown.error()["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown variant"), "{message}");
+    assert!(!message.contains("explode"), "input values are not echoed: {message}");
+
+    let bad_envelope = api
+        .invoke(json!({"input": {}, "retry_count": "many"}), BUDGET)
+        .await;
+    assert_eq!(bad_envelope.error()["errorType"], "Task.InvalidInput");
+    assert!(
+        bad_envelope.error()["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("retry_count")
+    );
+
+    let big = api
+        .invoke(json!({"action": "big", "bytes": 300_000}), BUDGET)
+        .await;
+    assert_eq!(big.error()["errorType"], "Task.Failed");
+    let message = big.error()["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("262144"), "{message}");
+
+    let hostile = "evil\n{\"level\":\"ERROR\",\"message\":\"forged\"}";
+    let replaced = api
+        .invoke(
+            envelope(hostile, 0, json!({"action": "echo", "text": "x"})),
+            BUDGET,
+        )
+        .await;
+    let replacement = replaced.response()["correlation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(replacement, hostile);
+
+    let after_panic = api
+        .invoke(envelope("still-alive", 0, json!({"action": "echo", "text": "ok"})), BUDGET)
+        .await;
+    assert_eq!(after_panic.response()["correlation_id"], "still-alive");
+
+    let captured = process.stop();
+    let lines = captured.json_lines();
+    let requests = by_request(&lines);
+    assert_eq!(requests.len(), 11, "one group per invocation");
+
+    for (request_id, group) in &requests {
+        let starts = lifecycle(group, "task started");
+        let ends = lifecycle(group, "task finished");
+        assert_eq!(starts.len(), 1, "{request_id}: one start line");
+        assert_eq!(ends.len(), 1, "{request_id}: one end line");
+        let correlation = &starts[0]["correlation_id"];
+        for line in group {
+            for key in CONTEXT_KEYS {
+                assert!(line.get(key).is_some(), "{request_id}: {key} missing on {line}");
+            }
+            assert_eq!(&line["correlation_id"], correlation, "same ID on every line");
+            assert_eq!(line["service"], "fixture");
+            assert_eq!(line["function_arn"], FUNCTION_ARN);
+            assert_eq!(line["function_name"], "fixture-task");
+            assert_eq!(line["function_memory_size"], 128);
+            assert!(line["xray_trace_id"].as_str().is_some_and(|t| t.starts_with("Root=")));
+        }
+        let end = ends[0];
+        assert!(end["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+        assert!(end["_aws"]["CloudWatchMetrics"].is_array(), "end line is EMF");
+        let outcome = end["outcome"].as_str().unwrap_or_default();
+        assert!(["success", "error", "timeout"].contains(&outcome));
+        if outcome == "success" {
+            assert_eq!(end["success_count"], 1);
+            assert!(end.get("error_type").is_none());
+        } else {
+            assert_eq!(end["error_count"], 1);
+            assert!(end["error_type"].as_str().is_some_and(|t| t.starts_with("Task.")));
+            assert!(end["error_message"].is_string());
+        }
+    }
+
+    // Envelope context on every line of an envelope invocation.
+    let first = &requests[&echo.request_id];
+    for line in first {
+        assert_eq!(line["correlation_id"], "order-A-1001");
+        assert_eq!(line["retry_count"], 2);
+        assert_eq!(line["state_name"], "Render invoice");
+        assert!(line["execution_id"].as_str().is_some_and(|e| e.ends_with(":run-1")));
+    }
+    assert!(
+        first.iter().any(|l| l["message"] == "echoing" && l["chars"] == 16),
+        "task code lines carry the context"
+    );
+    assert_eq!(
+        lifecycle(first, "task started")[0]["correlation_id_source"],
+        "envelope"
+    );
+
+    // cold_start is true on the first invocation only.
+    for (request_id, group) in &requests {
+        let cold = request_id == &echo.request_id;
+        assert!(group.iter().all(|l| l["cold_start"] == cold), "{request_id}");
+    }
+
+    let bare_start = lifecycle(&requests[&bare.request_id], "task started")[0];
+    assert_eq!(bare_start["correlation_id"], generated.as_str());
+    assert_eq!(bare_start["correlation_id_source"], "generated");
+    assert_eq!(bare_start["retry_count"], 0);
+
+    for (request_id, error_type) in &expected_errors {
+        let end = lifecycle(&requests[request_id], "task finished")[0];
+        assert_eq!(end["error_type"], *error_type);
+        assert_eq!(
+            end["level"],
+            if *error_type == "Task.InvalidInput" { "WARN" } else { "ERROR" }
+        );
+    }
+    let panic_lines = &requests[&expected_errors[3].0];
+    assert!(
+        panic_lines
+            .iter()
+            .any(|l| l["message"] == "task panicked" && l["panic_location"].is_string()),
+        "the panic is logged as JSON with the invocation's context"
+    );
+
+    let refused = &requests[&replaced.request_id];
+    assert_eq!(
+        lifecycle(refused, "task started")[0]["correlation_id_source"],
+        "generated"
+    );
+    assert!(refused.iter().any(|l| l["message"] == "correlation id refused; a generated one is used"));
+
+    assert_no_line_contains(&captured, private_text);
+    assert_no_line_contains(&captured, "forged");
+    assert!(captured.stderr.is_empty(), "stderr: {:?}", captured.stderr);
+}
+
+fn assert_no_line_contains(captured: &Captured, needle: &str) {
+    for line in captured.stdout.iter().chain(&captured.stderr) {
+        assert!(!line.contains(needle), "`{needle}` leaked into: {line}");
+    }
+}
+
+#[tokio::test]
+async fn deadline_guard_answers_before_the_deadline() {
+    let (api, process) = start(&[("TASK_DEADLINE_MARGIN_MS", "700")]).await;
+    let done = api
+        .invoke(
+            envelope("slow-1", 0, json!({"action": "sleep", "ms": 60_000})),
+            Duration::from_millis(2000),
+        )
+        .await;
+    assert_eq!(
+        done.error(),
+        &json!({
+            "errorType": "Task.Timeout",
+            "errorMessage": "task stopped by the deadline guard 700 ms before the Lambda deadline"
+        })
+    );
+    assert!(
+        done.received_ms < done.deadline_ms,
+        "answered {} ms after the deadline",
+        done.received_ms - done.deadline_ms
+    );
+
+    // The process survives and serves the next invocation.
+    let next = api
+        .invoke(envelope("slow-2", 0, json!({"action": "sleep", "ms": 1})), BUDGET)
+        .await;
+    assert_eq!(next.response()["slept_ms"], 1);
+
+    let lines = process.stop().json_lines();
+    let end = lines
+        .iter()
+        .find(|l| l["message"] == "task finished" && l["correlation_id"] == "slow-1")
+        .unwrap_or_else(|| panic!("no end line for the timed-out invocation"));
+    assert_eq!(end["outcome"], "timeout");
+    assert_eq!(end["timeout_count"], 1);
+    assert_eq!(end["error_type"], "Task.Timeout");
+}
+
+#[tokio::test]
+async fn lifecycle_lines_survive_a_quiet_log_level() {
+    let (api, process) = start(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")]).await;
+    api.invoke(envelope("quiet-1", 0, json!({"action": "echo", "text": "x"})), BUDGET)
+        .await
+        .response();
+    let lines = process.stop().json_lines();
+    let messages: Vec<_> = lines.iter().map(|l| l["message"].clone()).collect();
+    assert_eq!(messages, vec![json!("task started"), json!("task finished")]);
+    assert!(lines.iter().all(|l| l["correlation_id"] == "quiet-1"));
+}
+
+#[tokio::test]
+async fn text_format_for_local_work() {
+    let (api, process) = start(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).await;
+    api.invoke(envelope("text-1", 0, json!({"action": "echo", "text": "x"})), BUDGET)
+        .await
+        .response();
+    let captured = process.stop();
+    let started: Vec<_> = captured
+        .stdout
+        .iter()
+        .filter(|l| l.contains("task started"))
+        .collect();
+    assert_eq!(started.len(), 1, "{:?}", captured.stdout);
+    assert!(serde_json::from_str::<Value>(started[0]).is_err(), "readable text, not JSON");
+    assert!(started[0].contains("correlation_id=\"text-1\"") || started[0].contains("correlation_id=text-1"));
+}
