@@ -212,7 +212,10 @@ mod tests {
     fn envelope_wins_over_everything() {
         let payload = fixture("apigw_with_header.json");
         let r = resolve(Some(&json!("from-envelope")), &payload);
-        assert_eq!((r.id.as_str(), r.source), ("from-envelope", Source::Envelope));
+        assert_eq!(
+            (r.id.as_str(), r.source),
+            ("from-envelope", Source::Envelope)
+        );
     }
 
     #[test]
@@ -247,7 +250,10 @@ mod tests {
         let hostile = "x\n{\"level\":\"ERROR\"}";
         let r = resolve(Some(&json!(hostile)), &json!({}));
         assert_eq!(r.source, Source::Generated);
-        assert_eq!(r.rejected, Some((Source::Envelope, Rejected::UnsafeCharacter)));
+        assert_eq!(
+            r.rejected,
+            Some((Source::Envelope, Rejected::UnsafeCharacter))
+        );
         assert_ne!(r.id.as_str(), hostile);
 
         let r = resolve(Some(&json!(42)), &json!({}));

@@ -192,10 +192,16 @@ mod tests {
 
     #[test]
     fn names_are_stable() {
-        assert_eq!(TaskError::invalid_input("x").error_type(), "Task.InvalidInput");
+        assert_eq!(
+            TaskError::invalid_input("x").error_type(),
+            "Task.InvalidInput"
+        );
         assert_eq!(TaskError::retryable("x").error_type(), "Task.Retryable");
         assert_eq!(TaskError::failed("x").error_type(), "Task.Failed");
-        assert_eq!(TaskError::Timeout { margin_ms: 1 }.error_type(), "Task.Timeout");
+        assert_eq!(
+            TaskError::Timeout { margin_ms: 1 }.error_type(),
+            "Task.Timeout"
+        );
         assert_eq!(TaskError::Panic("x".into()).error_type(), "Task.Panic");
     }
 

@@ -41,7 +41,11 @@ pub(crate) fn flush_budget(
     reserve: Duration,
     now: Instant,
 ) -> Duration {
-    limit.min(deadline.saturating_duration_since(now).saturating_sub(reserve))
+    limit.min(
+        deadline
+            .saturating_duration_since(now)
+            .saturating_sub(reserve),
+    )
 }
 
 #[cfg(test)]
@@ -65,7 +69,10 @@ mod tests {
         let now = Instant::now();
         let reserve = Duration::from_millis(100);
         let two = Duration::from_secs(2);
-        assert_eq!(flush_budget(two, now + Duration::from_secs(10), reserve, now), two);
+        assert_eq!(
+            flush_budget(two, now + Duration::from_secs(10), reserve, now),
+            two
+        );
         assert_eq!(
             flush_budget(two, now + Duration::from_millis(600), reserve, now),
             Duration::from_millis(500)

@@ -66,10 +66,7 @@ where
 
     let resolved = resolve_correlation(&payload);
     let parsed = envelope::parse(payload);
-    let step = parsed
-        .as_ref()
-        .map(|p| p.step.clone())
-        .unwrap_or_default();
+    let step = parsed.as_ref().map(|p| p.step.clone()).unwrap_or_default();
 
     let span = invocation_span(&resolved, &step, &context, cold_start);
     let hub = reporting::invocation_hub(&reporting::ScopeInfo {
@@ -317,8 +314,8 @@ mod tests {
 
     #[test]
     fn output_gets_the_correlation_id() {
-        let raw = stamp_output(serde_json::json!({"key": "a"}), "c-1")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let raw =
+            stamp_output(serde_json::json!({"key": "a"}), "c-1").unwrap_or_else(|e| panic!("{e}"));
         let v: Value = serde_json::from_str(raw.get()).unwrap_or_default();
         assert_eq!(v, serde_json::json!({"key": "a", "correlation_id": "c-1"}));
 
@@ -348,7 +345,8 @@ mod tests {
         struct Line {
             quantity: u32,
         }
-        let value = serde_json::json!({"lines": [{"quantity": 1}, {"quantity": "jane@example.com"}]});
+        let value =
+            serde_json::json!({"lines": [{"quantity": 1}, {"quantity": "jane@example.com"}]});
         let err = serde_path_to_error::deserialize::<_, Order>(value)
             .map_err(input_error)
             .err()
@@ -363,7 +361,9 @@ mod tests {
     fn unknown_variants_are_redacted_but_expected_names_stay() {
         let m = redact_quoted("unknown variant `jane@example.com`, expected `a` or `b`");
         assert_eq!(m, "unknown variant `…`, expected `a` or `b`");
-        assert_eq!(redact_quoted("invalid type: string \"x\", expected u32"),
-            "invalid type: string \"…\", expected u32");
+        assert_eq!(
+            redact_quoted("invalid type: string \"x\", expected u32"),
+            "invalid type: string \"…\", expected u32"
+        );
     }
 }

@@ -103,7 +103,7 @@ impl Line {
         if self.keys.contains(&key) {
             return;
         }
-        if self.keys.len() > 0 {
+        if !self.keys.is_empty() {
             self.buf.push(',');
         }
         self.keys.push(key);
@@ -158,10 +158,10 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
-                values.record(fields);
-            }
+        if let Some(span) = ctx.span(id)
+            && let Some(fields) = span.extensions_mut().get_mut::<Fields>()
+        {
+            values.record(fields);
         }
     }
 
@@ -265,11 +265,8 @@ mod tests {
 
     fn capture(f: impl FnOnce()) -> Vec<Value> {
         let buffer = Buffer::default();
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(
-            "demo",
-            "Tests",
-            buffer.clone(),
-        ));
+        let subscriber =
+            tracing_subscriber::registry().with(JsonLayer::new("demo", "Tests", buffer.clone()));
         tracing::subscriber::with_default(subscriber, f);
         let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes)

@@ -1,7 +1,7 @@
 //! The log subscriber a task binary installs once at cold start.
 
 use tracing::Level;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -28,17 +28,15 @@ pub(crate) fn init(service: &str, settings: &Settings, sentry_on: bool) {
     };
     // The runtime reports the task's error itself, once; lines at INFO and
     // above only give that report its history, as breadcrumbs.
-    let breadcrumbs = sentry_on.then(|| {
-        sentry_tracing::BreadcrumbLayer::new()
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
-    });
+    let breadcrumbs =
+        sentry_on.then(|| sentry_tracing::BreadcrumbLayer::new().with_filter(filter(Level::INFO)));
     let _ = Registry::default()
         .with(output.with_filter(filter(settings.log_level)))
         .with(breadcrumbs)
         .try_init();
 }
 
-/// Our level everywhere, except that HTTP and TLS internals stay at `WARN`
+/// Our level everywhere (lifecycle lines always), except that HTTP and TLS internals stay at `WARN`
 /// unless `TRACE` is asked for (their `DEBUG` output drowns a task's own).
 fn filter(level: Level) -> Targets {
     let quiet = if level == Level::TRACE {
@@ -49,6 +47,9 @@ fn filter(level: Level) -> Targets {
     Targets::new()
         .with_default(level)
         .with_target(LIFECYCLE_TARGET, Level::INFO)
+        // lambda_runtime logs every handler error again, without the
+        // invocation's context; the end line already says it all.
+        .with_target("lambda_runtime::layers::panic", LevelFilter::OFF)
         .with_target("hyper", quiet)
         .with_target("hyper_util", quiet)
         .with_target("h2", quiet)

@@ -102,7 +102,10 @@ impl TaskRuntime {
 
 /// [`TaskRuntime::init`] then [`TaskRuntime::run`], for tasks that need
 /// nothing built at cold start beyond what [`TaskContext`] gives.
-pub async fn run<I, O, F, Fut>(service: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+pub async fn run<I, O, F, Fut>(
+    service: &'static str,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
 where
     I: DeserializeOwned,
     O: Serialize,
@@ -126,6 +129,10 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        tracing::error!(panic_message = message, panic_location = location, "task panicked");
+        tracing::error!(
+            panic_message = message,
+            panic_location = location,
+            "task panicked"
+        );
     }));
 }

@@ -7,6 +7,7 @@
 //! - [`process::TaskProcess`]: a task binary run as a child process, its
 //!   stdout captured line by line.
 
+pub mod fixture;
 pub mod process;
 pub mod runtime_api;
 pub mod sentry_sink;

@@ -58,6 +58,9 @@ impl Completed {
     }
 }
 
+/// Invocations waiting for their answer: request ID → (deadline, reply).
+type Waiting = Arc<Mutex<HashMap<String, (u64, oneshot::Sender<Completed>)>>>;
+
 struct Queued {
     request_id: String,
     payload: Value,
@@ -67,7 +70,7 @@ struct Queued {
 #[derive(Clone)]
 struct Shared {
     queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
-    waiting: Arc<Mutex<HashMap<String, (u64, oneshot::Sender<Completed>)>>>,
+    waiting: Waiting,
     init_errors: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -76,7 +79,7 @@ struct Shared {
 pub struct FakeRuntimeApi {
     addr: SocketAddr,
     sender: mpsc::UnboundedSender<Queued>,
-    waiting: Arc<Mutex<HashMap<String, (u64, oneshot::Sender<Completed>)>>>,
+    waiting: Waiting,
     init_errors: Arc<Mutex<Vec<Value>>>,
     next_id: AtomicU64,
     server: tokio::task::JoinHandle<()>,
@@ -180,7 +183,10 @@ async fn next(State(shared): State<Shared>) -> Response {
         }
     };
     put("lambda-runtime-aws-request-id", &queued.request_id);
-    put("lambda-runtime-deadline-ms", &queued.deadline_ms.to_string());
+    put(
+        "lambda-runtime-deadline-ms",
+        &queued.deadline_ms.to_string(),
+    );
     put("lambda-runtime-invoked-function-arn", FUNCTION_ARN);
     put(
         "lambda-runtime-trace-id",

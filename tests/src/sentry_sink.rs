@@ -148,10 +148,10 @@ pub fn event_items(raw: &[u8]) -> Vec<Value> {
             }
             None => split_line(after).unwrap_or((after, &[])),
         };
-        if header["type"] == "event" {
-            if let Ok(event) = serde_json::from_slice(payload) {
-                events.push(event);
-            }
+        if header["type"] == "event"
+            && let Ok(event) = serde_json::from_slice(payload)
+        {
+            events.push(event);
         }
         rest = after_payload;
     }
@@ -176,6 +176,9 @@ mod tests {
     fn parses_items_with_and_without_length() {
         let raw = b"{\"event_id\":\"x\"}\n{\"type\":\"event\",\"length\":11}\n{\"a\":\"b\\n\"}\n{\"type\":\"client_report\"}\n{}\n{\"type\":\"event\"}\n{\"c\":1}\n";
         let events = event_items(raw);
-        assert_eq!(events, vec![serde_json::json!({"a": "b\n"}), serde_json::json!({"c": 1})]);
+        assert_eq!(
+            events,
+            vec![serde_json::json!({"a": "b\n"}), serde_json::json!({"c": 1})]
+        );
     }
 }

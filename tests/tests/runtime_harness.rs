@@ -5,47 +5,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tests::fixture::{self, envelope};
 use tests::process::{Captured, TaskProcess};
 use tests::runtime_api::{FUNCTION_ARN, FakeRuntimeApi};
 
 const BUDGET: Duration = Duration::from_secs(10);
 
-fn lambda_env(api: &FakeRuntimeApi, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("AWS_LAMBDA_RUNTIME_API", api.host_port()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "fixture-task".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/fixture-task".to_owned()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]abc".to_owned()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-        ("AWS_REGION", "eu-west-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ];
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        env.push((k, (*v).to_owned()));
-    }
-    env
-}
-
 async fn start(extra: &[(&'static str, &str)]) -> (FakeRuntimeApi, TaskProcess) {
-    let api = FakeRuntimeApi::start()
-        .await
-        .unwrap_or_else(|e| panic!("fake runtime API: {e}"));
-    let process = TaskProcess::spawn(env!("CARGO_BIN_EXE_fixture-task"), &lambda_env(&api, extra))
-        .unwrap_or_else(|e| panic!("fixture-task: {e}"));
-    (api, process)
-}
-
-fn envelope(correlation_id: &str, retry_count: u32, input: Value) -> Value {
-    json!({
-        "correlation_id": correlation_id,
-        "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:Invoice:run-1",
-        "state_name": "Render invoice",
-        "retry_count": retry_count,
-        "input": input,
-    })
+    fixture::start(env!("CARGO_BIN_EXE_fixture-task"), extra).await
 }
 
 /// Lines grouped by `function_request_id`.
@@ -83,12 +50,19 @@ async fn every_path_through_one_warm_process() {
 
     let echo = api
         .invoke(
-            envelope("order-A-1001", 2, json!({"action": "echo", "text": private_text})),
+            envelope(
+                "order-A-1001",
+                2,
+                json!({"action": "echo", "text": private_text}),
+            ),
             BUDGET,
         )
         .await;
     let body = echo.response();
-    assert_eq!(body["correlation_id"], "order-A-1001", "output carries it on");
+    assert_eq!(
+        body["correlation_id"], "order-A-1001",
+        "output carries it on"
+    );
     assert_eq!(body["seen_correlation_id"], "order-A-1001");
     assert_eq!(body["retry_count"], 2);
     assert_eq!(body["echo"], private_text);
@@ -136,12 +110,18 @@ async fn every_path_through_one_warm_process() {
     }
 
     let unknown = api
-        .invoke(envelope("errors-1", 0, json!({"action": "explode"})), BUDGET)
+        .invoke(
+            envelope("errors-1", 0, json!({"action": "explode"})),
+            BUDGET,
+        )
         .await;
     assert_eq!(unknown.error()["errorType"], "Task.InvalidInput");
     let message = unknown.error()["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("unknown variant"), "{message}");
-    assert!(!message.contains("explode"), "input values are not echoed: {message}");
+    assert!(
+        !message.contains("explode"),
+        "input values are not echoed: {message}"
+    );
 
     let bad_envelope = api
         .invoke(json!({"input": {}, "retry_count": "many"}), BUDGET)
@@ -175,12 +155,23 @@ async fn every_path_through_one_warm_process() {
     assert_ne!(replacement, hostile);
 
     let after_panic = api
-        .invoke(envelope("still-alive", 0, json!({"action": "echo", "text": "ok"})), BUDGET)
+        .invoke(
+            envelope("still-alive", 0, json!({"action": "echo", "text": "ok"})),
+            BUDGET,
+        )
         .await;
     assert_eq!(after_panic.response()["correlation_id"], "still-alive");
 
     let captured = process.stop();
     let lines = captured.json_lines();
+    let outside: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("function_request_id").is_none())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "lines without invocation context: {outside:#?}"
+    );
     let requests = by_request(&lines);
     assert_eq!(requests.len(), 11, "one group per invocation");
 
@@ -192,18 +183,31 @@ async fn every_path_through_one_warm_process() {
         let correlation = &starts[0]["correlation_id"];
         for line in group {
             for key in CONTEXT_KEYS {
-                assert!(line.get(key).is_some(), "{request_id}: {key} missing on {line}");
+                assert!(
+                    line.get(key).is_some(),
+                    "{request_id}: {key} missing on {line}"
+                );
             }
-            assert_eq!(&line["correlation_id"], correlation, "same ID on every line");
+            assert_eq!(
+                &line["correlation_id"], correlation,
+                "same ID on every line"
+            );
             assert_eq!(line["service"], "fixture");
             assert_eq!(line["function_arn"], FUNCTION_ARN);
             assert_eq!(line["function_name"], "fixture-task");
             assert_eq!(line["function_memory_size"], 128);
-            assert!(line["xray_trace_id"].as_str().is_some_and(|t| t.starts_with("Root=")));
+            assert!(
+                line["xray_trace_id"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Root="))
+            );
         }
         let end = ends[0];
         assert!(end["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
-        assert!(end["_aws"]["CloudWatchMetrics"].is_array(), "end line is EMF");
+        assert!(
+            end["_aws"]["CloudWatchMetrics"].is_array(),
+            "end line is EMF"
+        );
         let outcome = end["outcome"].as_str().unwrap_or_default();
         assert!(["success", "error", "timeout"].contains(&outcome));
         if outcome == "success" {
@@ -211,7 +215,11 @@ async fn every_path_through_one_warm_process() {
             assert!(end.get("error_type").is_none());
         } else {
             assert_eq!(end["error_count"], 1);
-            assert!(end["error_type"].as_str().is_some_and(|t| t.starts_with("Task.")));
+            assert!(
+                end["error_type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Task."))
+            );
             assert!(end["error_message"].is_string());
         }
     }
@@ -222,10 +230,16 @@ async fn every_path_through_one_warm_process() {
         assert_eq!(line["correlation_id"], "order-A-1001");
         assert_eq!(line["retry_count"], 2);
         assert_eq!(line["state_name"], "Render invoice");
-        assert!(line["execution_id"].as_str().is_some_and(|e| e.ends_with(":run-1")));
+        assert!(
+            line["execution_id"]
+                .as_str()
+                .is_some_and(|e| e.ends_with(":run-1"))
+        );
     }
     assert!(
-        first.iter().any(|l| l["message"] == "echoing" && l["chars"] == 16),
+        first
+            .iter()
+            .any(|l| l["message"] == "echoing" && l["chars"] == 16),
         "task code lines carry the context"
     );
     assert_eq!(
@@ -236,7 +250,10 @@ async fn every_path_through_one_warm_process() {
     // cold_start is true on the first invocation only.
     for (request_id, group) in &requests {
         let cold = request_id == &echo.request_id;
-        assert!(group.iter().all(|l| l["cold_start"] == cold), "{request_id}");
+        assert!(
+            group.iter().all(|l| l["cold_start"] == cold),
+            "{request_id}"
+        );
     }
 
     let bare_start = lifecycle(&requests[&bare.request_id], "task started")[0];
@@ -249,7 +266,11 @@ async fn every_path_through_one_warm_process() {
         assert_eq!(end["error_type"], *error_type);
         assert_eq!(
             end["level"],
-            if *error_type == "Task.InvalidInput" { "WARN" } else { "ERROR" }
+            if *error_type == "Task.InvalidInput" {
+                "WARN"
+            } else {
+                "ERROR"
+            }
         );
     }
     let panic_lines = &requests[&expected_errors[3].0];
@@ -265,7 +286,11 @@ async fn every_path_through_one_warm_process() {
         lifecycle(refused, "task started")[0]["correlation_id_source"],
         "generated"
     );
-    assert!(refused.iter().any(|l| l["message"] == "correlation id refused; a generated one is used"));
+    assert!(
+        refused
+            .iter()
+            .any(|l| l["message"] == "correlation id refused; a generated one is used")
+    );
 
     assert_no_line_contains(&captured, private_text);
     assert_no_line_contains(&captured, "forged");
@@ -302,7 +327,10 @@ async fn deadline_guard_answers_before_the_deadline() {
 
     // The process survives and serves the next invocation.
     let next = api
-        .invoke(envelope("slow-2", 0, json!({"action": "sleep", "ms": 1})), BUDGET)
+        .invoke(
+            envelope("slow-2", 0, json!({"action": "sleep", "ms": 1})),
+            BUDGET,
+        )
         .await;
     assert_eq!(next.response()["slept_ms"], 1);
 
@@ -319,21 +347,30 @@ async fn deadline_guard_answers_before_the_deadline() {
 #[tokio::test]
 async fn lifecycle_lines_survive_a_quiet_log_level() {
     let (api, process) = start(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")]).await;
-    api.invoke(envelope("quiet-1", 0, json!({"action": "echo", "text": "x"})), BUDGET)
-        .await
-        .response();
+    api.invoke(
+        envelope("quiet-1", 0, json!({"action": "echo", "text": "x"})),
+        BUDGET,
+    )
+    .await
+    .response();
     let lines = process.stop().json_lines();
     let messages: Vec<_> = lines.iter().map(|l| l["message"].clone()).collect();
-    assert_eq!(messages, vec![json!("task started"), json!("task finished")]);
+    assert_eq!(
+        messages,
+        vec![json!("task started"), json!("task finished")]
+    );
     assert!(lines.iter().all(|l| l["correlation_id"] == "quiet-1"));
 }
 
 #[tokio::test]
 async fn text_format_for_local_work() {
     let (api, process) = start(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]).await;
-    api.invoke(envelope("text-1", 0, json!({"action": "echo", "text": "x"})), BUDGET)
-        .await
-        .response();
+    api.invoke(
+        envelope("text-1", 0, json!({"action": "echo", "text": "x"})),
+        BUDGET,
+    )
+    .await
+    .response();
     let captured = process.stop();
     let started: Vec<_> = captured
         .stdout
@@ -341,6 +378,12 @@ async fn text_format_for_local_work() {
         .filter(|l| l.contains("task started"))
         .collect();
     assert_eq!(started.len(), 1, "{:?}", captured.stdout);
-    assert!(serde_json::from_str::<Value>(started[0]).is_err(), "readable text, not JSON");
-    assert!(started[0].contains("correlation_id=\"text-1\"") || started[0].contains("correlation_id=text-1"));
+    assert!(
+        serde_json::from_str::<Value>(started[0]).is_err(),
+        "readable text, not JSON"
+    );
+    assert!(
+        started[0].contains("correlation_id=\"text-1\"")
+            || started[0].contains("correlation_id=text-1")
+    );
 }
