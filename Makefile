@@ -1,0 +1,62 @@
+# Entry points. Every prerequisite is installed on first use:
+# Python tools into .venv (pinned in requirements.txt), the arm64 Rust target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+ARM64 := aarch64-unknown-linux-gnu
+# Task binaries: one crate per folder under tasks/.
+TASKS := $(notdir $(wildcard tasks/*))
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help demo test lint fmt build bench venv arm64-target clean
+
+help:
+	@echo "make demo   run the local workflow demo"
+	@echo "make test   run every test (unit, runtime harness, Sentry transport)"
+	@echo "make lint   rustfmt check and clippy -D warnings"
+	@echo "make build  release arm64 Lambda artifacts with cargo-lambda"
+	@echo "make bench  benchmarks"
+
+demo:
+	@echo "The local workflow demo (state machines from template.yaml against the real"
+	@echo "task binaries, with S3, SQS, Step Functions and CloudWatch Logs emulated here)"
+	@echo "arrives with the local-stack issue (#7). Until then, 'make test' runs the task"
+	@echo "runtime end to end against a local Lambda Runtime API and a local Sentry endpoint."
+
+test:
+	cargo test --workspace --locked
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+$(VENV_STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(VENV_STAMP)
+
+arm64-target:
+	@rustup target list --installed | grep -qx $(ARM64) || rustup target add $(ARM64)
+
+# Until the first task crate lands, the runtime fixture stands in so the
+# cross-build toolchain is still exercised.
+build: $(VENV_STAMP) arm64-target
+	cargo lambda build --release --arm64 --locked \
+	  $(if $(TASKS),$(addprefix --bin ,$(TASKS)),--bin fixture-task)
+	@ls -l target/lambda/*/bootstrap
+
+bench:
+	cargo bench --locked -p common
+
+clean:
+	cargo clean
+	rm -rf $(VENV)
