@@ -183,7 +183,9 @@ where
     let guard_at = ctx.guard_deadline();
     let guarded = tokio::time::timeout_at(
         guard_at.into(),
-        AssertUnwindSafe(handler(input, ctx)).catch_unwind(),
+        // Boxed: keeps the task's (possibly large, deeply nested) future out
+        // of the runtime's own future type.
+        AssertUnwindSafe(Box::pin(handler(input, ctx))).catch_unwind(),
     );
     match guarded.await {
         Err(_elapsed) => Err(TaskError::Timeout {

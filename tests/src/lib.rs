@@ -4,10 +4,13 @@
 //!   queued invocations on `/next` and records `/response` and `/error`.
 //! - [`sentry_sink::SentrySink`]: an HTTP endpoint that receives Sentry
 //!   envelopes over the real transport, and can answer 429/500 or hang.
+//! - [`moto::MotoServer`]: the moto server (S3, SQS, Step Functions, Logs)
+//!   from the project venv.
 //! - [`process::TaskProcess`]: a task binary run as a child process, its
 //!   stdout captured line by line.
 
 pub mod fixture;
+pub mod moto;
 pub mod process;
 pub mod runtime_api;
 pub mod sentry_sink;

@@ -1,0 +1,125 @@
+//! The moto server (pinned in requirements.txt, installed into .venv by the
+//! Makefile) started on 127.0.0.1 for one test, and AWS clients pointed at it.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Region every local resource lives in.
+pub const REGION: &str = "eu-west-1";
+/// Account moto uses.
+pub const ACCOUNT: &str = "123456789012";
+
+/// A running moto server; stopped when dropped.
+#[derive(Debug)]
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+/// Where the moto server executable is: `MOTO_SERVER` if set, else the
+/// project venv's.
+pub fn moto_binary() -> PathBuf {
+    std::env::var_os("MOTO_SERVER").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"),
+        PathBuf::from,
+    )
+}
+
+impl MotoServer {
+    /// Starts moto on a free port and waits until it answers.
+    pub async fn start() -> Result<Self, String> {
+        let binary = moto_binary();
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {} ({e}); run `make test`, which installs it",
+                    binary.display()
+                )
+            })?;
+        let server = Self { child, port };
+        server.wait_ready(Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        let url = format!("{}/moto-api/data.json", self.endpoint());
+        let client = reqwest::Client::new();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if started.elapsed() > limit {
+                return Err(format!("moto did not answer on {url} within {limit:?}"));
+            }
+            // Polling a readiness endpoint, with backoff; not a fixed sleep.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SDK configuration for this server, with test credentials.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                aws_sdk_s3::config::Credentials::new("test", "test", None, None, "moto"),
+            ))
+            .build()
+    }
+
+    /// A path-style S3 client.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// The environment a task process needs to talk to this server.
+    pub fn task_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("S3_FORCE_PATH_STYLE", "true".to_owned()),
+        ]
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
