@@ -417,7 +417,8 @@ mod tests {
                        "email": "billing@acme.example", "tax_id": "DE123456789"},
             "buyer": {"name": "Zoë Müller", "address": ["ul. Piotrkowska 1", "90-001 Łódź"],
                       "email": "zoe@example.com"},
-            "lines": [{"description": "Widget", "quantity": "2", "unit_price": "10.00", "tax_rate": "20"}]
+            "lines": [{"description": "Widget", "quantity": "2", "unit_price": "10.00", "tax_rate": "20"}],
+            "payment_terms": "Net 30"
         })
     }
 
