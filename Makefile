@@ -11,7 +11,7 @@ ARM64 := aarch64-unknown-linux-gnu
 TASKS := $(notdir $(wildcard tasks/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo test lint fmt build bench venv arm64-target clean
+.PHONY: help demo test lint fmt build bench venv system-deps arm64-target clean
 
 help:
 	@echo "make demo   run the local workflow demo"
@@ -26,8 +26,10 @@ demo:
 	@echo "arrives with the local-stack issue (#7). Until then, 'make test' runs the task"
 	@echo "runtime end to end against a local Lambda Runtime API and a local Sentry endpoint."
 
-test:
-	cargo test --workspace --locked
+# End-to-end tests run the task binaries as processes, so build them first.
+test: $(VENV_STAMP) system-deps
+	cargo build --workspace --bins --locked
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server cargo test --workspace --locked
 
 lint:
 	cargo fmt --all -- --check
@@ -43,6 +45,15 @@ $(VENV_STAMP): requirements.txt
 	touch $@
 
 venv: $(VENV_STAMP)
+
+# PDF tools the invoice tests check output with.
+SYSTEM_TOOLS := qpdf pdftotext pdffonts
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils >/dev/null; \
+	fi
 
 arm64-target:
 	@rustup target list --installed | grep -qx $(ARM64) || rustup target add $(ARM64)

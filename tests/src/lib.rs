@@ -9,6 +9,7 @@
 //! - [`process::TaskProcess`]: a task binary run as a child process, its
 //!   stdout captured line by line.
 
+pub mod binaries;
 pub mod fixture;
 pub mod moto;
 pub mod process;

@@ -9,14 +9,16 @@ use invoice::OrderInput;
 use serde_json::{Value, json};
 
 fn sample() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/invoice_order.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/invoice_order.json"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn render(order: &Value) -> invoice::Rendered {
-    let input: OrderInput =
-        serde_json::from_value(order.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let input: OrderInput = serde_json::from_value(order.clone()).unwrap_or_else(|e| panic!("{e}"));
     invoice::render(input).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -24,10 +26,8 @@ struct TempPdf(PathBuf);
 
 impl TempPdf {
     fn new(bytes: &[u8], tag: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "invoice-test-{}-{tag}.pdf",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("invoice-test-{}-{tag}.pdf", std::process::id()));
         std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
         Self(path)
     }
@@ -43,7 +43,9 @@ fn tool(program: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} missing ({e}); `make test` installs poppler-utils and qpdf"));
+        .unwrap_or_else(|e| {
+            panic!("{program} missing ({e}); `make test` installs poppler-utils and qpdf")
+        });
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -69,10 +71,17 @@ fn five_scripts_come_back_exactly_from_the_text_layer() {
     let rendered = render(&sample());
     let pdf = TempPdf::new(&rendered.pdf.bytes, "scripts");
     let text = text_of(&pdf, None);
-    for needle in ["Zoë Müller", "Łódź", "Δημήτρης", "Иван Петров", "山田太郎"] {
-        assert!(text.contains(needle), "`{needle}` not in the text layer:\n{text}");
+    for needle in ["Zoë Müller", "Łódź", "Δημήτρης", "Иван Петров", "山田太郎"]
+    {
+        assert!(
+            text.contains(needle),
+            "`{needle}` not in the text layer:\n{text}"
+        );
     }
-    assert!(text.contains("EUR 1,214.87"), "total printed with its currency:\n{text}");
+    assert!(
+        text.contains("EUR 1,214.87"),
+        "total printed with its currency:\n{text}"
+    );
     assert!(text.contains("Page 1 of 1"));
 
     let (ok, fonts) = tool("pdffonts", &[&pdf.0.to_string_lossy()]);
@@ -83,7 +92,11 @@ fn five_scripts_come_back_exactly_from_the_text_layer() {
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert!(cols[0].contains('+'), "subset prefix: {row}");
         // emb sub uni
-        assert_eq!(&cols[cols.len() - 5..cols.len() - 2], &["yes", "yes", "yes"], "{row}");
+        assert_eq!(
+            &cols[cols.len() - 5..cols.len() - 2],
+            &["yes", "yes", "yes"],
+            "{row}"
+        );
     }
 }
 
@@ -93,7 +106,10 @@ fn qpdf_finds_no_errors() {
         let rendered = render(&order);
         let pdf = TempPdf::new(&rendered.pdf.bytes, "qpdf");
         let (ok, out) = tool("qpdf", &["--check", &pdf.0.to_string_lossy()]);
-        assert!(ok && out.contains("No syntax or stream encoding errors"), "{out}");
+        assert!(
+            ok && out.contains("No syntax or stream encoding errors"),
+            "{out}"
+        );
     }
 }
 
@@ -126,8 +142,14 @@ fn a_300_line_order_breaks_across_pages_with_headers_and_correct_totals() {
     let mut seen = 0;
     for page in 1..=pages {
         let text = text_of(&pdf, Some(page));
-        assert!(text.contains(&format!("Page {page} of {pages}")), "page {page}:\n{text}");
-        assert!(text.contains("Description") && text.contains("Amount"), "header repeated on page {page}");
+        assert!(
+            text.contains(&format!("Page {page} of {pages}")),
+            "page {page}:\n{text}"
+        );
+        assert!(
+            text.contains("Description") && text.contains("Amount"),
+            "header repeated on page {page}"
+        );
         seen += text.matches("Item ").count();
     }
     assert_eq!(seen, 300, "every line printed exactly once");
@@ -162,7 +184,11 @@ fn a_300_line_order_breaks_across_pages_with_headers_and_correct_totals() {
         format!("EUR {grouped}.{:02}", c % 100)
     };
     let last = text_of(&pdf, Some(pages));
-    assert!(last.contains(&cents(grand)), "printed total {} on the last page:\n{last}", cents(grand));
+    assert!(
+        last.contains(&cents(grand)),
+        "printed total {} on the last page:\n{last}",
+        cents(grand)
+    );
 }
 
 #[test]
@@ -171,17 +197,26 @@ fn same_order_same_bytes_in_one_process_and_across_processes() {
     let second = render(&sample()).pdf.bytes;
     assert!(first == second, "two renders in one warm process differ");
 
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/invoice_order.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/invoice_order.json"
+    );
     for _ in 0..2 {
         let output = Command::new(env!("CARGO_BIN_EXE_render-invoice"))
             .arg(path)
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(output.status.success());
-        assert!(output.stdout == first, "a fresh process rendered different bytes");
+        assert!(
+            output.stdout == first,
+            "a fresh process rendered different bytes"
+        );
     }
 
     let mut other = sample();
     other["order_id"] = json!("A-1002");
-    assert!(render(&other).pdf.bytes != first, "a different order gives different bytes");
+    assert!(
+        render(&other).pdf.bytes != first,
+        "a different order gives different bytes"
+    );
 }
