@@ -176,7 +176,7 @@ fn a_300_line_order_breaks_across_pages_with_headers_and_correct_totals() {
         let int = (c / 100).to_string();
         let mut grouped = String::new();
         for (i, ch) in int.chars().enumerate() {
-            if i > 0 && (int.len() - i) % 3 == 0 {
+            if i > 0 && (int.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(ch);
