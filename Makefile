@@ -65,8 +65,13 @@ build: $(VENV_STAMP) arm64-target
 	  $(if $(TASKS),$(addprefix --bin ,$(TASKS)),--bin fixture-task)
 	@ls -l target/lambda/*/bootstrap
 
-bench:
-	cargo bench --locked -p common
+# Numbers, never assertions. Chromium is the side-by-side baseline for PDFs.
+bench: build system-deps
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	cargo bench --locked -p common -p invoice
+	cargo build --release --locked -p invoice --bin render-invoice
+	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium target/lambda/invoice/bootstrap
 
 clean:
 	cargo clean
