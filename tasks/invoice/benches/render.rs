@@ -8,7 +8,10 @@ use invoice::OrderInput;
 use serde_json::{Value, json};
 
 fn order(lines: usize) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/invoice_order.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/invoice_order.json"
+    );
     let mut order: Value = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -33,7 +36,9 @@ fn bench(c: &mut Criterion) {
         let input: Option<OrderInput> = serde_json::from_value(order(lines)).ok();
         let Some(input) = input else { continue };
         c.bench_function(&format!("render/{lines}_lines"), |b| {
-            b.iter(|| black_box(invoice::render(black_box(input.clone())).map(|r| r.pdf.bytes.len())))
+            b.iter(|| {
+                black_box(invoice::render(black_box(input.clone())).map(|r| r.pdf.bytes.len()))
+            })
         });
     }
 }
