@@ -101,6 +101,11 @@ impl MotoServer {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// An SQS client.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config())
+    }
+
     /// The environment a task process needs to talk to this server.
     pub fn task_env(&self) -> Vec<(&'static str, String)> {
         vec![
