@@ -10,6 +10,7 @@
 //!   stdout captured line by line.
 
 pub mod binaries;
+pub mod export_server;
 pub mod fixture;
 pub mod moto;
 pub mod process;

@@ -62,6 +62,15 @@ impl TaskProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The process's peak resident memory so far (`VmHWM`), in bytes,
+    /// read from outside the process.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Kills the process and returns everything it wrote.
     pub fn stop(mut self) -> Captured {
         let _ = self.child.kill();

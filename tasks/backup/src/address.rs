@@ -1,0 +1,185 @@
+//! Guarding HTTP exports against server-side request forgery: the host must
+//! be allowlisted, every address it resolves to must be public (or
+//! explicitly allowed), and the connection goes to the address that was
+//! checked, so a DNS answer cannot change between check and use.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use common::TaskError;
+use reqwest::Url;
+
+use crate::config::Config;
+
+/// A URL cleared for fetching, with the address to connect to.
+#[derive(Debug, Clone)]
+pub struct Vetted {
+    /// The URL.
+    pub url: Url,
+    /// Its host name.
+    pub host: String,
+    /// The checked address the connection must use.
+    pub addr: SocketAddr,
+}
+
+fn invalid(reason: impl std::fmt::Display) -> TaskError {
+    TaskError::invalid_input(format!("source.url: {reason}"))
+}
+
+/// Parses `raw`, checks it against `BACKUP_EXPORT_HOSTS` and resolves it,
+/// refusing loopback, private, link-local (169.254.169.254 included),
+/// unspecified, multicast and other special addresses unless listed in
+/// `BACKUP_ALLOWED_ADDRESSES`.
+pub async fn vet(raw: &str, config: &Config) -> Result<Vetted, TaskError> {
+    let url = Url::parse(raw).map_err(|_| invalid("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("only http and https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials in the URL are not allowed"));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| invalid("no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| invalid("no port"))?;
+    let allowed = config
+        .export_hosts
+        .iter()
+        .any(|h| *h == host || *h == format!("{host}:{port}"));
+    if !allowed {
+        return Err(invalid("host not in BACKUP_EXPORT_HOSTS"));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| TaskError::retryable(format!("source.url: resolving the host failed: {e}")))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or_else(|| TaskError::retryable("source.url: the host has no address"))?;
+    // Every answer must pass: a name that resolves to one public and one
+    // private address is refused.
+    for addr in &addrs {
+        if !config.allowed_addresses.contains(&addr.ip()) && is_special(addr.ip()) {
+            return Err(invalid(format!(
+                "the host resolves to a non-public address ({})",
+                addr.ip()
+            )));
+        }
+    }
+    Ok(Vetted {
+        url,
+        host,
+        addr: first,
+    })
+}
+
+/// Whether `ip` is anything but a public unicast address.
+pub fn is_special(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_special_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_special_v4(v4);
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local
+                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 can reach IPv4 internals
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || (seg[0] == 0 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0 && seg[4] == 0 && seg[5] == 0) // IPv4-compatible
+        }
+    }
+}
+
+fn is_special_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254.0.0/16: instance metadata
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240 // reserved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "::7f00:1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
+            assert!(is_special(ip), "{ip} must be refused");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"] {
+            let ip: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
+            assert!(!is_special(ip), "{ip} is public");
+        }
+    }
+
+    fn config(hosts: &str, allowed: &str) -> Config {
+        Config::from_lookup(|k| match k {
+            "BACKUP_BUCKET" => Some("b".into()),
+            "BACKUP_EXPORT_HOSTS" => Some(hosts.into()),
+            "BACKUP_ALLOWED_ADDRESSES" => Some(allowed.into()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn allowlist_and_addresses() {
+        let c = config("localhost, 127.0.0.1:8080, 169.254.169.254", "");
+        for (url, why) in [
+            ("http://example.org/x", "not in"),
+            ("ftp://localhost/x", "only http"),
+            ("http://user:pw@localhost/x", "credentials"),
+            ("http://127.0.0.1:8081/x", "not in"),
+            ("http://localhost/x", "non-public"),
+            ("http://127.0.0.1:8080/x", "non-public"),
+            ("http://169.254.169.254/latest/meta-data/", "non-public"),
+            ("not a url", "not a URL"),
+        ] {
+            match vet(url, &c).await {
+                Err(TaskError::InvalidInput(m)) => assert!(m.contains(why), "{url}: {m}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        let allowed = config("127.0.0.1:8080", "127.0.0.1");
+        let vetted = vet("http://127.0.0.1:8080/export", &allowed)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(vetted.addr.to_string(), "127.0.0.1:8080");
+    }
+}

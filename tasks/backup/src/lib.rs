@@ -1,0 +1,303 @@
+//! The `backup` task: copies an S3 prefix (server-side) or streams an HTTP
+//! export into `backups/{name}/{run date}/` of the backup bucket, then
+//! verifies the run and writes `manifest.json` beside it.
+//!
+//! A run longer than one invocation returns `{"done": false, "continuation":
+//! ...}` and the state machine calls the task again with the continuation
+//! until `done` is true. Reruns are idempotent: the run key comes from the
+//! run's name and date, and objects already copied (same ETag) are skipped.
+
+pub mod address;
+pub mod config;
+pub mod http_export;
+pub mod request;
+pub mod s3_copy;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use common::{TaskContext, TaskError};
+use serde::Serialize;
+use serde_json::json;
+
+pub use config::Config;
+pub use request::{BackupRequest, Continuation, SourceInput};
+
+/// Name of the manifest under the run key.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The task's output.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Output {
+    /// `backups/{name}/{date}/`.
+    pub run_key: String,
+    /// The run's date.
+    pub run_date: String,
+    /// Objects in the backup (so far, while not done).
+    pub object_count: u64,
+    /// Bytes in the backup (when done).
+    pub bytes: u64,
+    /// Objects copied over the whole run.
+    pub copied: u64,
+    /// Objects found already copied over the whole run.
+    pub skipped: u64,
+    /// The manifest's key, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_key: Option<String>,
+    /// Whether the run is complete.
+    pub done: bool,
+    /// Pass back as `continuation` while not done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
+}
+
+/// Aborts a multipart upload, best effort: the bucket's lifecycle rule
+/// removes what a killed process leaves behind.
+pub async fn abort_upload(s3: &Client, bucket: &str, key: &str, upload_id: &str) {
+    if let Err(err) = s3
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        tracing::warn!(key, error = %TaskError::from(err), "could not abort a multipart upload");
+    }
+}
+
+/// The handler.
+pub async fn handle(
+    s3: &Client,
+    config: &Config,
+    request: BackupRequest,
+    ctx: TaskContext,
+) -> Result<Output, TaskError> {
+    let run = request.validate(config)?;
+    let run_key = run.run_key();
+    let run_date = run.run_date.format("%Y-%m-%d").to_string();
+    let previous = run.continuation.clone();
+    let started_at = previous
+        .as_ref()
+        .map(|c| c.started_at.clone())
+        .unwrap_or_else(now);
+    let invocations = previous.as_ref().map_or(0, |c| c.invocations) + 1;
+
+    match &run.source {
+        SourceInput::S3 { bucket, prefix } => {
+            let job = s3_copy::Job {
+                source_bucket: bucket,
+                prefix,
+                run_key: &run_key,
+                storage_class: run.storage_class.as_ref(),
+            };
+            let after = previous.as_ref().map(|c| c.after_key.as_str());
+            let progress = s3_copy::copy_prefix(s3, config, job, after, &ctx).await?;
+            let copied = previous.as_ref().map_or(0, |c| c.copied) + progress.copied;
+            let skipped = previous.as_ref().map_or(0, |c| c.skipped) + progress.skipped;
+            tracing::info!(
+                copied = progress.copied,
+                skipped = progress.skipped,
+                done = progress.done,
+                "copy pass finished"
+            );
+            if !progress.done {
+                let Some(after_key) = progress.last_key.or_else(|| after.map(str::to_owned)) else {
+                    return Err(TaskError::failed(
+                        "no object could be copied before the deadline; raise the function timeout \
+                         or lower BACKUP_STOP_BEFORE_MS",
+                    ));
+                };
+                if progress.copied + progress.skipped == 0 {
+                    return Err(TaskError::failed(
+                        "no progress in this invocation; raise the function timeout or lower BACKUP_STOP_BEFORE_MS",
+                    ));
+                }
+                return Ok(Output {
+                    run_key,
+                    run_date: run_date.clone(),
+                    object_count: copied + skipped,
+                    bytes: 0,
+                    copied,
+                    skipped,
+                    manifest_key: None,
+                    done: false,
+                    continuation: Some(Continuation {
+                        run_date,
+                        after_key,
+                        started_at,
+                        copied,
+                        skipped,
+                        invocations,
+                    }),
+                });
+            }
+            let verified = verify_s3_run(s3, config, job).await?;
+            let manifest = json!({
+                "schema_version": 1,
+                "run_key": run_key,
+                "run_date": run_date,
+                "correlation_id": ctx.correlation_id(),
+                "source": run.source,
+                "started_at": started_at,
+                "finished_at": now(),
+                "invocations": invocations,
+                "objects": verified.objects,
+                "totals": {"objects": verified.count, "bytes": verified.bytes},
+            });
+            let manifest_key =
+                write_manifest(s3, config, &run_key, &manifest, ctx.correlation_id()).await?;
+            Ok(Output {
+                run_key,
+                run_date,
+                object_count: verified.count,
+                bytes: verified.bytes,
+                copied,
+                skipped,
+                manifest_key: Some(manifest_key),
+                done: true,
+                continuation: None,
+            })
+        }
+        SourceInput::Http { url, file_name } => {
+            let vetted = address::vet(url, config).await?;
+            let dest = format!("{run_key}{}", file_name.as_deref().unwrap_or("export"));
+            let uploaded = http_export::stream_to_s3(
+                s3,
+                config,
+                &vetted,
+                &dest,
+                run.storage_class.as_ref(),
+                &ctx,
+            )
+            .await?;
+            let head = s3
+                .head_object()
+                .bucket(&config.bucket)
+                .key(&dest)
+                .send()
+                .await
+                .map_err(|e| TaskError::from(e).context("verifying the export"))?;
+            let stored = u64::try_from(head.content_length().unwrap_or(-1)).unwrap_or(u64::MAX);
+            if stored != uploaded.size {
+                return Err(TaskError::retryable(format!(
+                    "verification failed: streamed {} bytes, stored {stored}",
+                    uploaded.size
+                )));
+            }
+            tracing::info!(
+                bytes = uploaded.size,
+                parts = uploaded.parts,
+                "export stored"
+            );
+            let manifest = json!({
+                "schema_version": 1,
+                "run_key": run_key,
+                "run_date": run_date,
+                "correlation_id": ctx.correlation_id(),
+                "source": {"type": "http", "host": vetted.host, "path": vetted.url.path()},
+                "started_at": started_at,
+                "finished_at": now(),
+                "invocations": invocations,
+                "objects": [{"key": dest, "size": uploaded.size, "etag": uploaded.etag, "sha256": uploaded.sha256}],
+                "totals": {"objects": 1, "bytes": uploaded.size},
+            });
+            let manifest_key =
+                write_manifest(s3, config, &run_key, &manifest, ctx.correlation_id()).await?;
+            Ok(Output {
+                run_key,
+                run_date,
+                object_count: 1,
+                bytes: uploaded.size,
+                copied: 1,
+                skipped: 0,
+                manifest_key: Some(manifest_key),
+                done: true,
+                continuation: None,
+            })
+        }
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+struct Verified {
+    objects: Vec<serde_json::Value>,
+    count: u64,
+    bytes: u64,
+}
+
+/// Every source object must be in the backup with its size; the counts and
+/// bytes of both sides must agree.
+async fn verify_s3_run(
+    s3: &Client,
+    config: &Config,
+    job: s3_copy::Job<'_>,
+) -> Result<Verified, TaskError> {
+    let sources = s3_copy::list(s3, job.source_bucket, job.prefix, None).await?;
+    let manifest_key = format!("{}{MANIFEST}", job.run_key);
+    let copies: std::collections::HashMap<String, s3_copy::Listed> =
+        s3_copy::list(s3, &config.bucket, job.run_key, None)
+            .await?
+            .into_iter()
+            .filter(|o| o.key != manifest_key)
+            .map(|o| (o.key.clone(), o))
+            .collect();
+    let mut objects = Vec::with_capacity(sources.len());
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for source in &sources {
+        let dest = format!(
+            "{}{}",
+            job.run_key,
+            &source.key[job.prefix.len().min(source.key.len())..]
+        );
+        let copy = copies
+            .get(&dest)
+            .filter(|c| c.size == source.size)
+            .ok_or_else(|| {
+                TaskError::retryable(format!(
+                    "verification failed: {dest} is missing or has the wrong size"
+                ))
+            })?;
+        count += 1;
+        bytes += copy.size;
+        objects.push(
+            json!({"key": dest, "size": copy.size, "etag": copy.etag, "source_etag": source.etag}),
+        );
+    }
+    let source_bytes: u64 = sources.iter().map(|s| s.size).sum();
+    if count != sources.len() as u64 || bytes != source_bytes {
+        return Err(TaskError::retryable(format!(
+            "verification failed: {count} objects / {bytes} bytes copied, source has {} / {source_bytes}",
+            sources.len()
+        )));
+    }
+    Ok(Verified {
+        objects,
+        count,
+        bytes,
+    })
+}
+
+async fn write_manifest(
+    s3: &Client,
+    config: &Config,
+    run_key: &str,
+    manifest: &serde_json::Value,
+    correlation_id: &str,
+) -> Result<String, TaskError> {
+    let key = format!("{run_key}{MANIFEST}");
+    let body = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| TaskError::failed(format!("serialising the manifest: {e}")))?;
+    s3.put_object()
+        .bucket(&config.bucket)
+        .key(&key)
+        .content_type("application/json")
+        .metadata("correlation-id", correlation_id)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| TaskError::from(e).context("writing the manifest"))?;
+    Ok(key)
+}
