@@ -46,13 +46,13 @@ $(VENV_STAMP): requirements.txt
 
 venv: $(VENV_STAMP)
 
-# PDF tools the invoice tests check output with.
-SYSTEM_TOOLS := qpdf pdftotext pdffonts
+# PDF tools the invoice tests check output with; curl and GNU time for benches.
+SYSTEM_TOOLS := qpdf pdftotext pdffonts curl /usr/bin/time
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils curl time >/dev/null; \
 	fi
 
 arm64-target:
@@ -72,6 +72,8 @@ bench: build system-deps
 	cargo bench --locked -p common -p invoice
 	cargo build --release --locked -p invoice --bin render-invoice
 	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium target/lambda/invoice/bootstrap
+	cargo build --release --locked -p backup -p tests --bin backup --bin bench-backup
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/bench-backup target/release/backup $(CURDIR)/$(VENV)/bin/aws
 
 clean:
 	cargo clean
