@@ -120,12 +120,12 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
     keys.push("other/not-included.json".to_owned());
     put_objects(&moto, keys).await;
 
-    // A short deadline: every invocation has about half a second of work.
+    // A short deadline: every invocation has about a second of work.
     let (api, _process) = start(
         &moto,
         &[
             ("TASK_DEADLINE_MARGIN_MS", "200"),
-            ("BACKUP_STOP_BEFORE_MS", "600"),
+            ("BACKUP_STOP_BEFORE_MS", "800"),
         ],
     )
     .await;
@@ -137,7 +137,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
         let done = api
             .invoke(
                 envelope("backup-1", 0, s3_request(continuation.as_ref())),
-                Duration::from_millis(1300),
+                Duration::from_millis(2000),
             )
             .await;
         let out = done.response().clone();
@@ -147,6 +147,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
         assert!(out["continuation"].is_object(), "{out}");
         continuation = Some(out["continuation"].clone());
     };
+    eprintln!("{invocations} invocations");
     assert!(
         invocations >= 2,
         "the short deadline must force a continuation"

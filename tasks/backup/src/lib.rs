@@ -108,7 +108,8 @@ pub async fn handle(
                     ));
                 };
                 if progress.copied + progress.skipped == 0 {
-                    return Err(TaskError::failed(
+                    // Possibly a slow moment; Retry backs off and tries again.
+                    return Err(TaskError::retryable(
                         "no progress in this invocation; raise the function timeout or lower BACKUP_STOP_BEFORE_MS",
                     ));
                 }

@@ -219,7 +219,9 @@ async fn copy_one(
                 .set_metadata(Some(metadata))
                 .set_content_type(head.content_type().map(str::to_owned));
         }
-        copy.send()
+        copy.customize()
+            .config_override(long_copy())
+            .send()
             .await
             .map_err(|e| TaskError::from(e).context(&format!("copying {}", object.key)))?;
     }
@@ -281,6 +283,8 @@ async fn multipart_copy(
                 .copy_source(source)
                 .copy_source_if_match(&object.etag)
                 .copy_source_range(format!("bytes={offset}-{end}"))
+                .customize()
+                .config_override(long_copy())
                 .send()
                 .await
                 .map_err(|e| {
@@ -320,6 +324,16 @@ async fn multipart_copy(
         crate::abort_upload(s3, &config.bucket, dest, &upload_id).await;
     }
     result
+}
+
+/// A server-side copy of gigabytes takes minutes, far beyond the shared
+/// configuration's 30 s per attempt; the deadline guard still bounds it.
+fn long_copy() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default().timeout_config(
+        aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(std::time::Duration::from_secs(15 * 60))
+            .build(),
+    )
 }
 
 /// `CopySource` is `bucket/key` with the key URL-encoded.
