@@ -101,6 +101,21 @@ impl MotoServer {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// Creates an S3 bucket in [`REGION`].
+    pub async fn create_bucket(&self, name: &str) {
+        self.s3()
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating bucket {name}: {e:?}"));
+    }
+
     /// An SQS client.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config())

@@ -19,24 +19,10 @@ const SOURCE: &str = "crm-exports";
 const BUDGET: Duration = Duration::from_secs(120);
 const MIB: u64 = 1024 * 1024;
 
-async fn bucket(moto: &MotoServer, name: &str) {
-    moto.s3()
-        .create_bucket()
-        .bucket(name)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-}
-
 async fn moto_with_buckets() -> MotoServer {
     let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
-    bucket(&moto, BACKUPS).await;
-    bucket(&moto, SOURCE).await;
+    moto.create_bucket(BACKUPS).await;
+    moto.create_bucket(SOURCE).await;
     moto
 }
 

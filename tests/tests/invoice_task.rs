@@ -23,17 +23,7 @@ struct Setup {
 async fn setup(bucket_exists: bool) -> Setup {
     let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
     if bucket_exists {
-        moto.s3()
-            .create_bucket()
-            .bucket(BUCKET)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        moto.create_bucket(BUCKET).await;
     }
     let env = moto.task_env();
     let mut extra: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

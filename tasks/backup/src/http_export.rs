@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
+use aws_sdk_s3::types::{CompletedPart, StorageClass};
 use common::{TaskContext, TaskError};
 use sha2::{Digest, Sha256};
 
@@ -142,19 +142,7 @@ async fn pump(
         parts.push(upload_part(s3, config, dest, upload_id, parts.len() + 1, buffer).await?);
     }
     let count = parts.len();
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(&config.bucket)
-        .key(dest)
-        .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| TaskError::from(e).context("completing the export upload"))?;
+    let done = crate::complete_upload(s3, &config.bucket, dest, upload_id, parts).await?;
     Ok(Uploaded {
         size,
         sha256: hex::encode(hasher.finalize()),

@@ -65,6 +65,31 @@ pub async fn abort_upload(s3: &Client, bucket: &str, key: &str, upload_id: &str)
     }
 }
 
+/// Completes a multipart upload from its parts.
+pub async fn complete_upload(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+) -> Result<
+    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+    TaskError,
+> {
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| TaskError::from(e).context(&format!("completing the upload of {key}")))
+}
+
 /// The handler.
 pub async fn handle(
     s3: &Client,

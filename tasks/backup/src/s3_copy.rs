@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective, StorageClass};
+use aws_sdk_s3::types::{CompletedPart, MetadataDirective, StorageClass};
 use common::{TaskContext, TaskError};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
@@ -303,20 +303,7 @@ async fn multipart_copy(
             offset = end + 1;
             number += 1;
         }
-        s3.complete_multipart_upload()
-            .bucket(&config.bucket)
-            .key(dest)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                TaskError::from(e).context(&format!("completing the copy of {}", object.key))
-            })?;
+        crate::complete_upload(s3, &config.bucket, dest, &upload_id, parts).await?;
         Ok(())
     }
     .await;

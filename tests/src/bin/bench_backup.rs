@@ -28,16 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: bench-backup <backup binary> <aws cli>")?;
     let moto = MotoServer::start().await?;
     for bucket in [BUCKET, SOURCE] {
-        moto.s3()
-            .create_bucket()
-            .bucket(bucket)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                    .build(),
-            )
-            .send()
-            .await?;
+        moto.create_bucket(bucket).await;
     }
     let server = ExportServer::start().await?;
     let hosts = server.host_port();
