@@ -6,18 +6,28 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+# The SAM CLI and checkov pin boto3 differently from each other and from
+# moto: each gets its own venv.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | cut -d' ' -f1)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
+export SAM_CLI_TELEMETRY := 0
+# Offline validation needs a region, never credentials.
+IAC_REGION ?= eu-west-1
 ARM64 := aarch64-unknown-linux-gnu
 # Task binaries: one crate per folder under tasks/.
 TASKS := $(notdir $(wildcard tasks/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo test lint fmt build bench venv system-deps arm64-target clean
+.PHONY: help demo test lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
 
 help:
 	@echo "make demo   run the local workflow demo"
 	@echo "make test   run every test (unit, runtime harness, Sentry transport)"
-	@echo "make lint   rustfmt check and clippy -D warnings"
-	@echo "make build  release arm64 Lambda artifacts with cargo-lambda"
+	@echo "make lint   rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
+	@echo "make build  release arm64 Lambda artifacts (sam build, via cargo-lambda)"
+	@echo "make deploy sam deploy (guided the first time)"
 	@echo "make bench  benchmarks"
 
 demo:
@@ -31,9 +41,19 @@ test: $(VENV_STAMP) system-deps
 	cargo build --workspace --bins --locked
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server cargo test --workspace --locked
 
-lint:
+lint: lint-rust lint-iac
+
+lint-rust:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The template and state machines, offline: SAM's own lint, cfn-lint, checkov
+# (every skip is inline in template.yaml with its reason). The cross-file ASL
+# checks cfn-lint cannot make run in `make test` (tests/tests/template.rs).
+lint-iac: $(SAM_STAMP) $(CHECKOV_STAMP)
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region $(IAC_REGION)
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
 
 fmt:
 	cargo fmt --all
@@ -42,6 +62,18 @@ $(VENV_STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(SAM_STAMP): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-*
 	touch $@
 
 venv: $(VENV_STAMP)
@@ -58,12 +90,20 @@ system-deps:
 arm64-target:
 	@rustup target list --installed | grep -qx $(ARM64) || rustup target add $(ARM64)
 
-# Until the first task crate lands, the runtime fixture stands in so the
-# cross-build toolchain is still exercised.
-build: $(VENV_STAMP) arm64-target
-	cargo lambda build --release --arm64 --locked \
-	  $(if $(TASKS),$(addprefix --bin ,$(TASKS)),--bin fixture-task)
-	@ls -l target/lambda/*/bootstrap
+# `sam build` runs `cargo lambda build --release --arm64 --bin <task>` for every
+# function (cargo-lambda and zig come with the SAM venv), one shared target/.
+build: $(SAM_STAMP) arm64-target
+	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH $(SAM_VENV)/bin/sam build
+	@ls -l .aws-sam/build/*/bootstrap
+
+# Deploys with samconfig.toml; guided (asks for parameters, saves them) the
+# first time, when the stack does not exist yet.
+deploy: build $(VENV_STAMP)
+	@if $(VENV)/bin/aws cloudformation describe-stacks --stack-name $${STACK_NAME:-sfn-tasks} >/dev/null 2>&1; then \
+	  $(SAM_VENV)/bin/sam deploy --stack-name $${STACK_NAME:-sfn-tasks}; \
+	else \
+	  $(SAM_VENV)/bin/sam deploy --guided --stack-name $${STACK_NAME:-sfn-tasks}; \
+	fi
 
 # Numbers, never assertions. Chromium is the side-by-side baseline for PDFs.
 bench: build system-deps
@@ -71,10 +111,10 @@ bench: build system-deps
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	cargo bench --locked -p common -p invoice
 	cargo build --release --locked -p invoice --bin render-invoice
-	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium target/lambda/invoice/bootstrap
+	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap
 	cargo build --release --locked -p backup -p tests --bin backup --bin bench-backup
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/bench-backup target/release/backup $(CURDIR)/$(VENV)/bin/aws
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam

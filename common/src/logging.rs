@@ -13,6 +13,34 @@ use crate::settings::Settings;
 /// (`ERROR` included): they carry the metrics alarms are built on.
 pub const LIFECYCLE_TARGET: &str = "task_lifecycle";
 
+/// Every key `common` itself writes on a JSON log line (task code adds its
+/// own). Saved Logs Insights queries may use these, and only these, plus
+/// CloudWatch's `@` fields.
+pub const LOG_FIELDS: &[&str] = &[
+    "timestamp",
+    "level",
+    "message",
+    "service",
+    "function_name",
+    "function_memory_size",
+    "correlation_id",
+    "cold_start",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+    "execution_id",
+    "state_name",
+    "retry_count",
+    "correlation_id_source",
+    "outcome",
+    "duration_ms",
+    "error_type",
+    "error_message",
+    "success_count",
+    "error_count",
+    "timeout_count",
+];
+
 /// Installs the global subscriber: JSON lines on stdout when
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, readable text otherwise, filtered at
 /// `AWS_LAMBDA_LOG_LEVEL`, plus Sentry breadcrumbs when Sentry is on.

@@ -202,6 +202,18 @@ async fn every_path_through_one_warm_process() {
                     .is_some_and(|t| t.starts_with("Root="))
             );
         }
+        for line in starts.iter().chain(&ends) {
+            for key in line
+                .as_object()
+                .map(|o| o.keys().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                assert!(
+                    key == "_aws" || common::logging::LOG_FIELDS.contains(&key.as_str()),
+                    "undocumented key `{key}` on a lifecycle line"
+                );
+            }
+        }
         let end = ends[0];
         assert!(end["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
         assert!(
