@@ -312,20 +312,20 @@ fn functions_are_built_by_cargo_lambda_from_one_workspace() {
             props["Timeout"].as_u64().is_some() && props["MemorySize"].as_u64().is_some(),
             "{name}"
         );
-        assert_eq!(
-            props["LoggingConfig"]["LogFormat"].as_str(),
-            Some("JSON"),
-            "{name}"
+        assert!(
+            matches!(props["LoggingConfig"]["LogGroup"], Yaml::Tagged(_)),
+            "{name} logs to its own log group"
         );
     }
     assert_eq!(
         binaries,
         BTreeSet::from(["backup".into(), "invoice".into(), "notify".into()])
     );
-    assert_eq!(
-        template["Globals"]["Function"]["CodeUri"].as_str(),
-        Some("./")
-    );
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["CodeUri"].as_str(), Some("./"));
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
 }
 
 #[test]
