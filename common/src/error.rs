@@ -119,6 +119,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "PriorRequestNotComplete",
     "KMS.ThrottlingException",
+    "KmsThrottled",
+    "OperationAborted",
+    "ConditionalRequestConflict",
 ];
 
 /// Classifies an AWS SDK error once, for every service: throttling, 5xx,
@@ -221,6 +224,8 @@ mod tests {
             (400, "ThrottlingException"),
             (429, "TooManyRequests"),
             (400, "RequestTimeout"),
+            (400, "KmsThrottled"),
+            (409, "OperationAborted"),
         ] {
             let err = service_error(status, code);
             assert_eq!(err.error_type(), RETRYABLE, "{status} {code}: {err}");
