@@ -196,11 +196,12 @@ where
     }
 }
 
-/// Names the field that failed; quoted values in serde's message are cut so
-/// the input's data (names, e-mail addresses) never reaches the logs.
+/// Names the field that failed and what was expected, never the value:
+/// serde's messages quote input data (strings, numbers, unknown names), so
+/// only the kind of problem and the expectation are kept.
 fn input_error(err: serde_path_to_error::Error<serde_json::Error>) -> TaskError {
     let path = err.path().to_string();
-    let reason = redact_quoted(&err.into_inner().to_string());
+    let reason = describe(&err.into_inner().to_string());
     if path == "." {
         TaskError::invalid_input(format!("invalid input: {reason}"))
     } else {
@@ -208,33 +209,24 @@ fn input_error(err: serde_path_to_error::Error<serde_json::Error>) -> TaskError 
     }
 }
 
-fn redact_quoted(message: &str) -> String {
-    let message = redact_unknown_variant(message);
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str("\"…\"");
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
+fn describe(message: &str) -> String {
+    // "missing field `name`" names one of our fields, "unknown field `name`"
+    // a key the caller sent: structure, not data, and what the caller needs.
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        return message.split(" at line ").next().unwrap_or(message).to_owned();
     }
-    out
-}
-
-/// `unknown variant `value`` quotes input data with backticks; the expected
-/// names that follow are ours and stay.
-fn redact_unknown_variant(message: &str) -> String {
-    const MARK: &str = "unknown variant `";
-    let Some(start) = message.find(MARK).map(|i| i + MARK.len()) else {
-        return message.to_owned();
-    };
-    match message[start..].find('`') {
-        Some(len) => format!("{}…{}", &message[..start], &message[start + len..]),
-        None => message.to_owned(),
+    let kind = message
+        .split([':', '`', '"'])
+        .next()
+        .unwrap_or("invalid value")
+        .trim()
+        .trim_end_matches(',');
+    match message.rfind(", expected") {
+        Some(i) => {
+            let expected = message[i + 2..].split(" at line ").next().unwrap_or("");
+            format!("{kind}, {expected}")
+        }
+        None => kind.to_owned(),
     }
 }
 
@@ -360,12 +352,27 @@ mod tests {
     }
 
     #[test]
-    fn unknown_variants_are_redacted_but_expected_names_stay() {
-        let m = redact_quoted("unknown variant `jane@example.com`, expected `a` or `b`");
-        assert_eq!(m, "unknown variant `…`, expected `a` or `b`");
-        assert_eq!(
-            redact_quoted("invalid type: string \"x\", expected u32"),
-            "invalid type: string \"…\", expected u32"
-        );
+    fn messages_keep_the_problem_and_drop_the_value() {
+        for (message, expected) in [
+            (
+                "unknown variant `jane@example.com`, expected `a` or `b`",
+                "unknown variant, expected `a` or `b`",
+            ),
+            (
+                "invalid type: string \"Jane \"JJ\" Doe\", expected u32",
+                "invalid type, expected u32",
+            ),
+            (
+                "invalid value: integer `4111111111111111`, expected u8",
+                "invalid value, expected u8",
+            ),
+            (
+                "unknown field `colour`, expected one of `a`",
+                "unknown field `colour`, expected one of `a`",
+            ),
+            ("missing field `order_id`", "missing field `order_id`"),
+        ] {
+            assert_eq!(describe(message), expected);
+        }
     }
 }
