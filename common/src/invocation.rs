@@ -213,7 +213,11 @@ fn describe(message: &str) -> String {
     // "missing field `name`" names one of our fields, "unknown field `name`"
     // a key the caller sent: structure, not data, and what the caller needs.
     if message.starts_with("missing field") || message.starts_with("unknown field") {
-        return message.split(" at line ").next().unwrap_or(message).to_owned();
+        return message
+            .split(" at line ")
+            .next()
+            .unwrap_or(message)
+            .to_owned();
     }
     let kind = message
         .split([':', '`', '"'])

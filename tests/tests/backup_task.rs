@@ -161,7 +161,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
     let copy = read(
         &moto,
         BACKUPS,
-        "backups/crm-nightly/2026-11-24/part-00042.json",
+        "backups/crm-nightly/2026-11-24/data/part-00042.json",
     )
     .await;
     assert_eq!(copy, b"content of daily/part-00042.json");
@@ -169,7 +169,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
         .s3()
         .head_object()
         .bucket(BACKUPS)
-        .key("backups/crm-nightly/2026-11-24/part-00042.json")
+        .key("backups/crm-nightly/2026-11-24/data/part-00042.json")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
@@ -203,7 +203,15 @@ async fn large_objects_take_the_multipart_copy_path() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    put_objects(&moto, vec!["daily/small.json".to_owned()]).await;
+    // A source object named like the manifest must not collide with it.
+    put_objects(
+        &moto,
+        vec![
+            "daily/small.json".to_owned(),
+            "daily/manifest.json".to_owned(),
+        ],
+    )
+    .await;
     let (api, _process) = start(
         &moto,
         &[
@@ -216,9 +224,26 @@ async fn large_objects_take_the_multipart_copy_path() {
         .invoke(envelope("mp-1", 0, s3_request(None)), BUDGET)
         .await;
     assert_eq!(done.response()["done"], true);
-    assert_eq!(done.response()["object_count"], 2);
+    assert_eq!(done.response()["object_count"], 3);
+    let copied_manifest = read(
+        &moto,
+        BACKUPS,
+        "backups/crm-nightly/2026-11-24/data/manifest.json",
+    )
+    .await;
+    assert_eq!(copied_manifest, b"content of daily/manifest.json");
+    let manifest: Value = serde_json::from_slice(
+        &read(
+            &moto,
+            BACKUPS,
+            "backups/crm-nightly/2026-11-24/manifest.json",
+        )
+        .await,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest["totals"]["objects"], 3);
 
-    let key = "backups/crm-nightly/2026-11-24/big.bin";
+    let key = "backups/crm-nightly/2026-11-24/data/big.bin";
     let copy = read(&moto, BACKUPS, key).await;
     assert!(copy == big, "the multipart copy has the same bytes");
     let head = moto

@@ -112,7 +112,10 @@ async fn pump(
     dest: &str,
     upload_id: &str,
 ) -> Result<Uploaded, TaskError> {
-    let part_size = usize::try_from(config.upload_part_size).unwrap_or(8 << 20);
+    // S3 allows 10,000 parts: a large announced size raises the part size.
+    let announced = response.content_length().unwrap_or(0);
+    let part_size =
+        usize::try_from(config.upload_part_size.max(announced.div_ceil(9_999))).unwrap_or(8 << 20);
     let mut hasher = Sha256::new();
     let mut buffer: Vec<u8> = Vec::with_capacity(part_size);
     let mut parts = Vec::new();

@@ -50,6 +50,13 @@ pub struct Output {
     pub continuation: Option<Continuation>,
 }
 
+/// Where a source object goes: `{run key}data/{key without the prefix}`.
+/// Data lives under `data/` so no source key can collide with the manifest.
+pub fn data_key(run_key: &str, prefix: &str, source_key: &str) -> String {
+    let relative = source_key.strip_prefix(prefix).unwrap_or(source_key);
+    format!("{run_key}data/{relative}")
+}
+
 /// Aborts a multipart upload, best effort: the bucket's lifecycle rule
 /// removes what a killed process leaves behind.
 pub async fn abort_upload(s3: &Client, bucket: &str, key: &str, upload_id: &str) {
@@ -114,6 +121,7 @@ pub async fn handle(
                 prefix,
                 run_key: &run_key,
                 storage_class: run.storage_class.as_ref(),
+                correlation_id: ctx.correlation_id(),
             };
             let after = previous.as_ref().map(|c| c.after_key.as_str());
             let progress = s3_copy::copy_prefix(s3, config, job, after, &ctx).await?;
@@ -157,7 +165,7 @@ pub async fn handle(
                     }),
                 });
             }
-            let verified = verify_s3_run(s3, config, job).await?;
+            let verified = verify_s3_run_since(s3, config, job, &started_at).await?;
             let manifest = json!({
                 "schema_version": 1,
                 "run_key": run_key,
@@ -186,7 +194,7 @@ pub async fn handle(
         }
         SourceInput::Http { url, file_name } => {
             let vetted = address::vet(url, config).await?;
-            let dest = format!("{run_key}{}", file_name.as_deref().unwrap_or("export"));
+            let dest = format!("{run_key}data/{}", file_name.as_deref().unwrap_or("export"));
             let uploaded = http_export::stream_to_s3(
                 s3,
                 config,
@@ -254,14 +262,23 @@ struct Verified {
     bytes: u64,
 }
 
-/// Every source object must be in the backup with its size; the counts and
-/// bytes of both sides must agree.
-async fn verify_s3_run(
+/// Every source object that existed when the run started must be in the
+/// backup with its size; the counts and bytes of both sides must agree.
+/// Objects written to the source during the run belong to the next run.
+async fn verify_s3_run_since(
     s3: &Client,
     config: &Config,
     job: s3_copy::Job<'_>,
+    started_at: &str,
 ) -> Result<Verified, TaskError> {
-    let sources = s3_copy::list(s3, job.source_bucket, job.prefix, None).await?;
+    let started = chrono::DateTime::parse_from_rfc3339(started_at)
+        .map(|t| t.timestamp())
+        .unwrap_or(i64::MAX);
+    let sources: Vec<s3_copy::Listed> = s3_copy::list(s3, job.source_bucket, job.prefix, None)
+        .await?
+        .into_iter()
+        .filter(|o| o.last_modified <= started)
+        .collect();
     let manifest_key = format!("{}{MANIFEST}", job.run_key);
     let copies: std::collections::HashMap<String, s3_copy::Listed> =
         s3_copy::list(s3, &config.bucket, job.run_key, None)
@@ -273,11 +290,7 @@ async fn verify_s3_run(
     let mut objects = Vec::with_capacity(sources.len());
     let (mut count, mut bytes) = (0u64, 0u64);
     for source in &sources {
-        let dest = format!(
-            "{}{}",
-            job.run_key,
-            &source.key[job.prefix.len().min(source.key.len())..]
-        );
+        let dest = data_key(job.run_key, job.prefix, &source.key);
         let copy = copies
             .get(&dest)
             .filter(|c| c.size == source.size)

@@ -21,6 +21,8 @@ pub struct Listed {
     pub size: u64,
     /// ETag, quotes removed.
     pub etag: String,
+    /// Last modified, seconds since the epoch.
+    pub last_modified: i64,
 }
 
 /// Lists every object under `prefix`, after `start_after` if given, page by page.
@@ -51,6 +53,7 @@ pub async fn list(
                         .unwrap_or_default()
                         .trim_matches('"')
                         .to_owned(),
+                    last_modified: object.last_modified().map_or(0, |t| t.secs()),
                 });
             }
         }
@@ -82,12 +85,20 @@ pub struct Job<'a> {
     pub run_key: &'a str,
     /// Storage class of the copies.
     pub storage_class: Option<&'a StorageClass>,
+    /// Recorded in the copies' metadata where it is replaced.
+    pub correlation_id: &'a str,
 }
 
 enum Outcome {
     Copied,
     Skipped,
+    /// Not finished before the time limit; aborted, to be done next time.
+    OutOfTime,
 }
+
+/// Kept after the copy time limit to abort what is in flight before the
+/// deadline guard drops everything.
+const ABORT_RESERVE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Copies what is left after `after_key`, stopping before new copies once
 /// less than `stop_before` remains before the deadline guard.
@@ -110,6 +121,13 @@ pub async fn copy_prefix(
     let mut pending = sources.into_iter();
     let mut failure: Option<TaskError> = None;
     let mut stopped_early = false;
+    // Copies only start with `stop_before` left, so each has at least half
+    // of it before this limit, and half is kept to abort.
+    let reserve = ABORT_RESERVE.min(config.stop_before / 2);
+    let limit = ctx
+        .guard_deadline()
+        .checked_sub(reserve)
+        .unwrap_or_else(|| ctx.guard_deadline());
     loop {
         while failure.is_none() && in_flight.len() < config.copy_concurrency {
             if ctx.remaining() < config.stop_before {
@@ -117,24 +135,11 @@ pub async fn copy_prefix(
                 break;
             }
             let Some(object) = pending.next() else { break };
-            let dest = format!(
-                "{}{}",
-                job.run_key,
-                &object.key[job.prefix.len().min(object.key.len())..]
-            );
+            let dest = crate::data_key(job.run_key, job.prefix, &object.key);
             let already = existing.get(&dest).cloned();
             let key = object.key.clone();
             in_flight.push_back(async move {
-                let result = copy_one(
-                    s3,
-                    config,
-                    job,
-                    &object,
-                    &dest,
-                    already,
-                    ctx.correlation_id(),
-                )
-                .await;
+                let result = copy_one(s3, config, job, &object, &dest, already, limit).await;
                 (key, result)
             });
         }
@@ -152,6 +157,12 @@ pub async fn copy_prefix(
                 progress.skipped += 1;
                 progress.last_key = Some(key);
             }
+            Ok(Outcome::OutOfTime) => {
+                // `last_key` stays before this object; later ones that did
+                // finish are skipped next time.
+                stopped_early = true;
+                failure.get_or_insert(TaskError::Timeout { margin_ms: 0 });
+            }
             Ok(_) => {}
             Err(err) => {
                 // Let the other copies in flight finish (each cleans up its
@@ -160,8 +171,11 @@ pub async fn copy_prefix(
             }
         }
     }
-    if let Some(err) = failure {
-        return Err(err);
+    match failure {
+        // Out of time is not a failure: the run continues next invocation.
+        Some(TaskError::Timeout { .. }) => {}
+        Some(err) => return Err(err),
+        None => {}
     }
     progress.done = !stopped_early && pending.next().is_none();
     Ok(progress)
@@ -174,12 +188,14 @@ async fn copy_one(
     object: &Listed,
     dest: &str,
     already: Option<Listed>,
-    correlation_id: &str,
+    limit: std::time::Instant,
 ) -> Result<Outcome, TaskError> {
     if let Some(existing) = already
         && existing.size == object.size
     {
-        if existing.etag == object.etag {
+        // With SSE-KMS a copy's ETag is not the source's, so a copy made
+        // after the source's last change also counts as done.
+        if existing.etag == object.etag || existing.last_modified >= object.last_modified {
             return Ok(Outcome::Skipped);
         }
         // Multipart copies (and copies of multipart sources) get a new ETag;
@@ -196,15 +212,43 @@ async fn copy_one(
         }
     }
     let source = copy_source(job.source_bucket, &object.key);
-    if object.size > config.multipart_copy_threshold {
-        multipart_copy(s3, config, job, object, &source, dest, correlation_id).await?;
+    let copied = if object.size > config.multipart_copy_threshold {
+        multipart_copy(s3, config, job, object, &source, dest, limit).await
     } else {
-        let plain_etag = !object.etag.contains('-');
+        tokio::time::timeout_at(
+            limit.into(),
+            single_copy(s3, config, job, object, &source, dest),
+        )
+        .await
+        .unwrap_or(Ok(Outcome::OutOfTime))
+    };
+    match copied {
+        // Deleted from the source since it was listed: nothing to back up.
+        Err(TaskError::Failed(m)) if m.contains("NoSuchKey") => Ok(Outcome::Skipped),
+        // Changed since it was listed (the ETag precondition failed): the
+        // next invocation or retry copies the new version.
+        Err(TaskError::Failed(m)) if m.contains("PreconditionFailed") => {
+            Err(TaskError::retryable(m))
+        }
+        other => other,
+    }
+}
+
+async fn single_copy(
+    s3: &Client,
+    config: &Config,
+    job: Job<'_>,
+    object: &Listed,
+    source: &str,
+    dest: &str,
+) -> Result<Outcome, TaskError> {
+    let plain_etag = !object.etag.contains('-');
+    {
         let mut copy = s3
             .copy_object()
             .bucket(&config.bucket)
             .key(dest)
-            .copy_source(&source)
+            .copy_source(source)
             .copy_source_if_match(&object.etag)
             .set_storage_class(job.storage_class.cloned());
         if !plain_etag {
@@ -213,7 +257,7 @@ async fn copy_one(
             let head = head_source(s3, job.source_bucket, &object.key).await?;
             let mut metadata = head.metadata().cloned().unwrap_or_default();
             metadata.insert("source-etag".to_owned(), object.etag.clone());
-            metadata.insert("correlation-id".to_owned(), correlation_id.to_owned());
+            metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
             copy = copy
                 .metadata_directive(MetadataDirective::Replace)
                 .set_metadata(Some(metadata))
@@ -248,12 +292,12 @@ async fn multipart_copy(
     object: &Listed,
     source: &str,
     dest: &str,
-    correlation_id: &str,
-) -> Result<(), TaskError> {
+    limit: std::time::Instant,
+) -> Result<Outcome, TaskError> {
     let head = head_source(s3, job.source_bucket, &object.key).await?;
     let mut metadata = head.metadata().cloned().unwrap_or_default();
     metadata.insert("source-etag".to_owned(), object.etag.clone());
-    metadata.insert("correlation-id".to_owned(), correlation_id.to_owned());
+    metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
     let upload = s3
         .create_multipart_upload()
         .bucket(&config.bucket)
@@ -268,7 +312,7 @@ async fn multipart_copy(
         .upload_id()
         .ok_or_else(|| TaskError::retryable("S3 returned no upload id"))?
         .to_owned();
-    let result = async {
+    let parts = async {
         let mut parts = Vec::new();
         let mut offset = 0u64;
         let mut number = 1i32;
@@ -305,9 +349,15 @@ async fn multipart_copy(
         }
         crate::complete_upload(s3, &config.bucket, dest, &upload_id, parts).await?;
         Ok(())
-    }
-    .await;
-    if result.is_err() {
+    };
+    // Parts stop at the time limit; the upload is then aborted, so nothing
+    // is left open when the deadline guard fires.
+    let result = match tokio::time::timeout_at(limit.into(), parts).await {
+        Ok(Ok(())) => Ok(Outcome::Copied),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Ok(Outcome::OutOfTime),
+    };
+    if !matches!(result, Ok(Outcome::Copied)) {
         crate::abort_upload(s3, &config.bucket, dest, &upload_id).await;
     }
     result

@@ -96,7 +96,11 @@ pub async fn handle(
     input: OrderInput,
     ctx: TaskContext,
 ) -> Result<Output, TaskError> {
-    let Rendered { order, totals, pdf } = render(input)?;
+    // Rendering is CPU work: off the async threads, so the deadline guard
+    // can still fire while a large invoice renders.
+    let Rendered { order, totals, pdf } = tokio::task::spawn_blocking(move || render(input))
+        .await
+        .map_err(|e| TaskError::Panic(format!("rendering the invoice: {e}")))??;
     let key = key_for(&order);
     let pages = pdf.pages;
     let stored = store::put_once(
