@@ -93,6 +93,8 @@ pub fn is_special(ip: IpAddr) -> bool {
                 || (seg[0] & 0xffc0) == 0xfe80 // link-local
                 || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 can reach IPv4 internals
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || seg[0] == 0x2002 // 6to4 embeds an IPv4 address
+                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo embeds one too
                 || (seg[0] == 0 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0 && seg[4] == 0 && seg[5] == 0) // IPv4-compatible
         }
     }
@@ -138,6 +140,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "::7f00:1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             let ip: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
             assert!(is_special(ip), "{ip} must be refused");
