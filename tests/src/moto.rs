@@ -116,6 +116,49 @@ impl MotoServer {
             .unwrap_or_else(|e| panic!("creating bucket {name}: {e:?}"));
     }
 
+    /// The bytes of an S3 object; panics if it cannot be read.
+    pub async fn read_object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.s3()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"))
+            .body
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"))
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// Every key in `bucket` (one page: tests keep buckets small when they list).
+    pub async fn object_keys(&self, bucket: &str) -> Vec<String> {
+        self.s3()
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("listing {bucket}: {e:?}"))
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    /// How many multipart uploads are open in `bucket`.
+    pub async fn open_uploads(&self, bucket: &str) -> usize {
+        self.s3()
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("listing uploads in {bucket}: {e:?}"))
+            .uploads()
+            .len()
+    }
+
     /// An SQS client.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config())

@@ -57,31 +57,12 @@ async fn put_objects(moto: &MotoServer, keys: Vec<String>) {
         .await;
 }
 
-async fn open_uploads(moto: &MotoServer) -> usize {
-    moto.s3()
-        .list_multipart_uploads()
-        .bucket(BACKUPS)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .uploads()
-        .len()
-}
-
-async fn read(moto: &MotoServer, bucket: &str, key: &str) -> Vec<u8> {
-    moto.s3()
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{key}: {e:?}"))
-        .body
-        .collect()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_bytes()
-        .to_vec()
+/// A run's manifest, parsed.
+async fn manifest(moto: &MotoServer, run_key: &str) -> Value {
+    let bytes = moto
+        .read_object(BACKUPS, &format!("{run_key}manifest.json"))
+        .await;
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn s3_request(continuation: Option<&Value>) -> Value {
@@ -147,8 +128,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
         .to_owned();
     assert_eq!(manifest_key, "backups/crm-nightly/2026-11-24/manifest.json");
 
-    let manifest: Value = serde_json::from_slice(&read(&moto, BACKUPS, &manifest_key).await)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = manifest(&moto, "backups/crm-nightly/2026-11-24/").await;
     assert_eq!(manifest["totals"]["objects"], 1050);
     assert_eq!(manifest["objects"].as_array().map(Vec::len), Some(1050));
     assert_eq!(manifest["invocations"], invocations);
@@ -158,12 +138,12 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
         .sum();
     assert_eq!(manifest["totals"]["bytes"], bytes);
     assert_eq!(output["bytes"], bytes);
-    let copy = read(
-        &moto,
-        BACKUPS,
-        "backups/crm-nightly/2026-11-24/data/part-00042.json",
-    )
-    .await;
+    let copy = moto
+        .read_object(
+            BACKUPS,
+            "backups/crm-nightly/2026-11-24/data/part-00042.json",
+        )
+        .await;
     assert_eq!(copy, b"content of daily/part-00042.json");
     let head = moto
         .s3()
@@ -186,7 +166,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
     assert_eq!(out["done"], true);
     assert_eq!(out["copied"], 0);
     assert_eq!(out["skipped"], 1050);
-    assert_eq!(open_uploads(&moto).await, 0);
+    assert_eq!(moto.open_uploads(BACKUPS).await, 0);
 }
 
 #[tokio::test]
@@ -225,26 +205,15 @@ async fn large_objects_take_the_multipart_copy_path() {
         .await;
     assert_eq!(done.response()["done"], true);
     assert_eq!(done.response()["object_count"], 3);
-    let copied_manifest = read(
-        &moto,
-        BACKUPS,
-        "backups/crm-nightly/2026-11-24/data/manifest.json",
-    )
-    .await;
+    let copied_manifest = moto
+        .read_object(BACKUPS, "backups/crm-nightly/2026-11-24/data/manifest.json")
+        .await;
     assert_eq!(copied_manifest, b"content of daily/manifest.json");
-    let manifest: Value = serde_json::from_slice(
-        &read(
-            &moto,
-            BACKUPS,
-            "backups/crm-nightly/2026-11-24/manifest.json",
-        )
-        .await,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = manifest(&moto, "backups/crm-nightly/2026-11-24/").await;
     assert_eq!(manifest["totals"]["objects"], 3);
 
     let key = "backups/crm-nightly/2026-11-24/data/big.bin";
-    let copy = read(&moto, BACKUPS, key).await;
+    let copy = moto.read_object(BACKUPS, key).await;
     assert!(copy == big, "the multipart copy has the same bytes");
     let head = moto
         .s3()
@@ -263,7 +232,7 @@ async fn large_objects_take_the_multipart_copy_path() {
     assert_eq!(metadata.get("owner").map(String::as_str), Some("crm"));
     assert!(metadata.contains_key("source-etag"));
     assert_eq!(head.content_type(), Some("application/x-custom"));
-    assert_eq!(open_uploads(&moto).await, 0);
+    assert_eq!(moto.open_uploads(BACKUPS).await, 0);
 
     // A rerun recognises the multipart copy by its recorded source ETag.
     let rerun = api
@@ -322,15 +291,7 @@ async fn an_http_export_streams_with_memory_independent_of_its_size() {
         hash.update(&chunk);
         offset = end;
     }
-    let manifest: Value = serde_json::from_slice(
-        &read(
-            &moto,
-            BACKUPS,
-            "backups/billing-export/2026-11-24/manifest.json",
-        )
-        .await,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = manifest(&moto, "backups/billing-export/2026-11-24/").await;
     assert_eq!(
         manifest["objects"][0]["sha256"],
         hex::encode(hash.finalize())
@@ -352,7 +313,7 @@ async fn an_http_export_streams_with_memory_independent_of_its_size() {
         large_peak / MIB
     );
     assert!(large_peak < 96 * MIB, "peak RSS {} MiB", large_peak / MIB);
-    assert_eq!(open_uploads(&moto).await, 0);
+    assert_eq!(moto.open_uploads(BACKUPS).await, 0);
 }
 
 #[tokio::test]
@@ -381,15 +342,15 @@ async fn an_export_failing_mid_stream_is_retryable_and_leaves_no_upload() {
         "{:?}",
         done.error()
     );
-    assert_eq!(open_uploads(&moto).await, 0, "the upload was aborted");
-    let listed = moto
-        .s3()
-        .list_objects_v2()
-        .bucket(BACKUPS)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(listed.contents().is_empty(), "no partial object");
+    assert_eq!(
+        moto.open_uploads(BACKUPS).await,
+        0,
+        "the upload was aborted"
+    );
+    assert!(
+        moto.object_keys(BACKUPS).await.is_empty(),
+        "no partial object"
+    );
 }
 
 #[tokio::test]
@@ -476,13 +437,9 @@ async fn allowlists_and_address_checks() {
             .unwrap_or_default()
             .contains("redirect")
     );
-    let listed = moto
-        .s3()
-        .list_objects_v2()
-        .bucket(BACKUPS)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(listed.contents().is_empty(), "nothing written");
-    assert_eq!(open_uploads(&moto).await, 0);
+    assert!(
+        moto.object_keys(BACKUPS).await.is_empty(),
+        "nothing written"
+    );
+    assert_eq!(moto.open_uploads(BACKUPS).await, 0);
 }

@@ -38,19 +38,6 @@ fn order() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn object_keys(moto: &MotoServer) -> Vec<String> {
-    moto.s3()
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test]
 async fn stores_the_invoice_once_and_a_retry_writes_nothing() {
     let Setup { moto, api, process } = setup(true).await;
@@ -111,7 +98,7 @@ async fn stores_the_invoice_once_and_a_retry_writes_nothing() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(head.e_tag().map(str::to_owned), etag, "not rewritten");
-    assert_eq!(object_keys(&moto).await.len(), 1);
+    assert_eq!(moto.object_keys(BUCKET).await.len(), 1);
 
     let captured = process.stop();
     for line in captured.stdout.iter().chain(&captured.stderr) {
@@ -151,19 +138,7 @@ async fn different_content_under_an_issued_number_fails_and_never_overwrites() {
         "{message}"
     );
 
-    let body = moto
-        .s3()
-        .get_object()
-        .bucket(BUCKET)
-        .key("invoices/2026/A-1001.pdf")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .body
-        .collect()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_bytes();
+    let body = moto.read_object(BUCKET, "invoices/2026/A-1001.pdf").await;
     assert_eq!(
         json!(hex::encode(Sha256::digest(&body))),
         sha,
@@ -220,15 +195,8 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "message names `{field}`: {message}"
         );
     }
-    assert!(object_keys(&moto).await.is_empty(), "nothing written");
-    let uploads = moto
-        .s3()
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    assert!(uploads.uploads().is_empty());
+    assert!(moto.object_keys(BUCKET).await.is_empty(), "nothing written");
+    assert_eq!(moto.open_uploads(BUCKET).await, 0);
 }
 
 #[tokio::test]

@@ -242,47 +242,48 @@ async fn single_copy(
     source: &str,
     dest: &str,
 ) -> Result<Outcome, TaskError> {
-    let plain_etag = !object.etag.contains('-');
-    {
-        let mut copy = s3
-            .copy_object()
-            .bucket(&config.bucket)
-            .key(dest)
-            .copy_source(source)
-            .copy_source_if_match(&object.etag)
-            .set_storage_class(job.storage_class.cloned());
-        if !plain_etag {
-            // The copy's ETag will differ from a multipart source's: record
-            // the source's, keeping its content type and metadata.
-            let head = head_source(s3, job.source_bucket, &object.key).await?;
-            let mut metadata = head.metadata().cloned().unwrap_or_default();
-            metadata.insert("source-etag".to_owned(), object.etag.clone());
-            metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
-            copy = copy
-                .metadata_directive(MetadataDirective::Replace)
-                .set_metadata(Some(metadata))
-                .set_content_type(head.content_type().map(str::to_owned));
-        }
-        copy.customize()
-            .config_override(long_copy())
-            .send()
-            .await
-            .map_err(|e| TaskError::from(e).context(&format!("copying {}", object.key)))?;
+    let mut copy = s3
+        .copy_object()
+        .bucket(&config.bucket)
+        .key(dest)
+        .copy_source(source)
+        .copy_source_if_match(&object.etag)
+        .set_storage_class(job.storage_class.cloned());
+    if object.etag.contains('-') {
+        // The copy's ETag will differ from a multipart source's: record the
+        // source's, keeping its content type and metadata.
+        let (metadata, content_type) = copy_metadata(s3, job, object).await?;
+        copy = copy
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(metadata))
+            .set_content_type(content_type);
     }
+    copy.customize()
+        .config_override(long_copy())
+        .send()
+        .await
+        .map_err(|e| TaskError::from(e).context(&format!("copying {}", object.key)))?;
     Ok(Outcome::Copied)
 }
 
-async fn head_source(
+/// The source's metadata and content type, plus `source-etag` (so a rerun
+/// recognises the copy whatever its own ETag) and `correlation-id`.
+async fn copy_metadata(
     s3: &Client,
-    bucket: &str,
-    key: &str,
-) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, TaskError> {
-    s3.head_object()
-        .bucket(bucket)
-        .key(key)
+    job: Job<'_>,
+    object: &Listed,
+) -> Result<(HashMap<String, String>, Option<String>), TaskError> {
+    let head = s3
+        .head_object()
+        .bucket(job.source_bucket)
+        .key(&object.key)
         .send()
         .await
-        .map_err(|e| TaskError::from(e).context(&format!("reading {key}")))
+        .map_err(|e| TaskError::from(e).context(&format!("reading {}", object.key)))?;
+    let mut metadata = head.metadata().cloned().unwrap_or_default();
+    metadata.insert("source-etag".to_owned(), object.etag.clone());
+    metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
+    Ok((metadata, head.content_type().map(str::to_owned)))
 }
 
 async fn multipart_copy(
@@ -294,16 +295,13 @@ async fn multipart_copy(
     dest: &str,
     limit: std::time::Instant,
 ) -> Result<Outcome, TaskError> {
-    let head = head_source(s3, job.source_bucket, &object.key).await?;
-    let mut metadata = head.metadata().cloned().unwrap_or_default();
-    metadata.insert("source-etag".to_owned(), object.etag.clone());
-    metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
+    let (metadata, content_type) = copy_metadata(s3, job, object).await?;
     let upload = s3
         .create_multipart_upload()
         .bucket(&config.bucket)
         .key(dest)
         .set_metadata(Some(metadata))
-        .set_content_type(head.content_type().map(str::to_owned))
+        .set_content_type(content_type)
         .set_storage_class(job.storage_class.cloned())
         .send()
         .await
