@@ -234,7 +234,7 @@ pub async fn handle(
     tracing::info!(
         kind = request.kind.as_str(),
         recipient = request.recipient.as_deref().map(request::mask_email),
-        details_bytes = request.details.to_string().len(),
+        message_bytes = size,
         dedup_id = dedup.as_str(),
         "notification sent"
     );
