@@ -399,3 +399,19 @@ async fn text_format_for_local_work() {
             || started[0].contains("correlation_id=text-1")
     );
 }
+
+#[tokio::test]
+async fn the_test_fault_switch_fails_early_attempts_as_retryable_only() {
+    let (api, _process) = start(&[("TASK_TEST_FAIL_ATTEMPTS", "2")]).await;
+    let echo = json!({"action": "echo", "text": "hi"});
+    for retry_count in 0..2 {
+        let failed = api
+            .invoke(envelope("order-A-1001", retry_count, echo.clone()), BUDGET)
+            .await;
+        assert_eq!(failed.error()["errorType"], "Task.Retryable");
+        let message = failed.error()["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.contains("TASK_TEST_FAIL_ATTEMPTS"), "{message}");
+    }
+    let third = api.invoke(envelope("order-A-1001", 2, echo), BUDGET).await;
+    assert_eq!(third.response()["retry_count"], 2);
+}

@@ -1,0 +1,230 @@
+//! The whole local stack: moto, the local endpoint with the function
+//! processes behind it, and the template's resources provisioned.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_config::SdkConfig;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::functions::{Functions, Launch};
+use crate::gateway::{self, Gateway};
+use crate::logs::Shipper;
+use crate::moto::Moto;
+use crate::template::{Placement, StackSpec};
+
+/// moto's default account, which the emulated services use.
+pub const ACCOUNT: &str = "123456789012";
+
+/// How to start a stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The SAM template.
+    pub template: PathBuf,
+    /// `AWS::StackName`.
+    pub stack_name: String,
+    /// `AWS::Region`.
+    pub region: String,
+    /// Port of the local endpoint; 0 picks a free one.
+    pub port: u16,
+    /// The moto server executable.
+    pub moto_binary: PathBuf,
+    /// Where the task binaries are (a cargo `target/<profile>` folder).
+    pub bin_dir: PathBuf,
+    /// Where logs and other local state go; its `logs/` is emptied at start.
+    pub state_dir: PathBuf,
+    /// Template parameter values, as `sam deploy --parameter-overrides`.
+    pub parameters: BTreeMap<String, String>,
+    /// Extra environment per function (logical ID or name): test switches.
+    pub function_env: HashMap<String, BTreeMap<String, String>>,
+    /// `Timeout` overrides per function (logical ID or name).
+    pub function_timeouts: HashMap<String, Duration>,
+}
+
+impl Options {
+    /// The project's template and binaries, as `make demo` runs them.
+    pub fn for_project(root: &std::path::Path, bin_dir: PathBuf) -> Self {
+        Self {
+            template: root.join("template.yaml"),
+            stack_name: "local".to_owned(),
+            region: "eu-west-1".to_owned(),
+            port: 0,
+            moto_binary: root.join(".venv/bin/moto_server"),
+            bin_dir,
+            state_dir: root.join(".local/devstack"),
+            parameters: BTreeMap::new(),
+            function_env: HashMap::new(),
+            function_timeouts: HashMap::new(),
+        }
+    }
+}
+
+/// A running stack. [`Stack::stop`] ends it; dropping it kills the
+/// processes too, without shipping the last log lines.
+#[derive(Debug)]
+pub struct Stack {
+    /// The resolved template.
+    pub spec: StackSpec,
+    /// Base URL of the local endpoint: the only one clients need.
+    pub endpoint: String,
+    /// SDK configuration for the local endpoint.
+    pub aws: SdkConfig,
+    /// Where the function log streams are written.
+    pub log_dir: PathBuf,
+    gateway: Arc<Gateway>,
+    moto: Moto,
+    server: JoinHandle<()>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Stack {
+    /// Starts moto and the local endpoint and provisions the template.
+    pub async fn start(options: Options) -> Result<Self> {
+        let log_dir = options.state_dir.join("logs");
+        if log_dir.exists() {
+            std::fs::remove_dir_all(&log_dir)
+                .with_context(|| format!("emptying {}", log_dir.display()))?;
+        }
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("creating {}", log_dir.display()))?;
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .with_context(|| format!("listening on 127.0.0.1:{}", options.port))?;
+        let port = listener.local_addr()?.port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+
+        let moto_port = free_port()?;
+        let moto = Moto::start(
+            &options.moto_binary,
+            moto_port,
+            port,
+            &options.state_dir.join("moto.log"),
+        )
+        .await?;
+
+        let placement = Placement {
+            stack_name: options.stack_name.clone(),
+            region: options.region.clone(),
+            account: ACCOUNT.to_owned(),
+            endpoint: endpoint.clone(),
+        };
+        let mut spec = StackSpec::load(&options.template, placement, &options.parameters)?;
+        for function in &mut spec.functions {
+            for key in [&function.logical_id, &function.name] {
+                if let Some(timeout) = options.function_timeouts.get(key) {
+                    function.timeout = *timeout;
+                }
+            }
+        }
+
+        let shipper = Shipper::new(aws_sdk_cloudwatchlogs::Client::new(
+            &crate::clients::config(&moto.url, &options.region),
+        ));
+        let launch = Launch {
+            bin_dir: options.bin_dir.clone(),
+            log_dir: log_dir.clone(),
+            region: options.region.clone(),
+            environment: function_endpoint_env(&endpoint),
+            overrides: options.function_env.clone(),
+        };
+        let gateway = Arc::new(Gateway {
+            functions: Functions::new(&spec.functions, launch, shipper.clone()),
+            spec: spec.clone(),
+            moto_url: moto.url.clone(),
+            client: reqwest::Client::new(),
+        });
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = gateway::router(gateway.clone());
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serving.await {
+                eprintln!("devstack: the local endpoint stopped: {e}");
+            }
+        });
+
+        let aws = crate::clients::config(&endpoint, &options.region);
+        crate::provision::provision(&aws, &spec, &shipper)
+            .await
+            .context("provisioning the template's resources")?;
+        Ok(Self {
+            spec,
+            endpoint,
+            aws,
+            log_dir,
+            gateway,
+            moto,
+            server,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    /// Stops the function processes (shipping their last lines), the
+    /// endpoint and moto.
+    pub async fn stop(mut self) {
+        self.gateway.functions.shutdown().await;
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        // In-flight forwarded requests get a moment; then it is cut.
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.server).await;
+        self.server.abort();
+        self.moto.stop().await;
+    }
+
+    /// The state machine ARN of a logical ID.
+    pub fn state_machine_arn(&self, logical_id: &str) -> Result<String> {
+        self.spec
+            .state_machine(logical_id)
+            .map(|m| m.arn.clone())
+            .with_context(|| format!("the template has no state machine {logical_id}"))
+    }
+
+    /// The bucket name of a logical ID.
+    pub fn bucket_name(&self, logical_id: &str) -> Result<String> {
+        self.spec
+            .bucket(logical_id)
+            .map(|b| b.name.clone())
+            .with_context(|| format!("the template has no bucket {logical_id}"))
+    }
+
+    /// The queue URL of a logical ID.
+    pub fn queue_url(&self, logical_id: &str) -> Result<String> {
+        self.spec
+            .queue(logical_id)
+            .map(|q| q.url.clone())
+            .with_context(|| format!("the template has no queue {logical_id}"))
+    }
+
+    /// Every line the function processes have written so far, across all
+    /// log stream files (the local copy of what was shipped).
+    pub fn log_lines(&self) -> Result<Vec<String>> {
+        crate::trail::read_local_lines(&self.log_dir)
+    }
+}
+
+/// What each function process needs to reach the local endpoint: the SDK's
+/// own endpoint variable, path-style S3, local credentials.
+fn function_endpoint_env(endpoint: &str) -> BTreeMap<String, String> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("S3_FORCE_PATH_STYLE", "true"),
+        ("AWS_ACCESS_KEY_ID", crate::clients::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", crate::clients::SECRET_KEY),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn free_port() -> Result<u16> {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(socket.local_addr()?.port())
+}
