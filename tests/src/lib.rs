@@ -6,12 +6,15 @@
 //!   envelopes over the real transport, and can answer 429/500 or hang.
 //! - [`moto::MotoServer`]: the moto server (S3, SQS, Step Functions, Logs)
 //!   from the project venv.
+//! - [`local_stack::LocalStack`]: the local stack (`devstack`) on the
+//!   project's or a fixture template, its log lines checked when it stops.
 //! - [`process::TaskProcess`]: a task binary run as a child process, its
 //!   stdout captured line by line.
 
 pub mod binaries;
 pub mod export_server;
 pub mod fixture;
+pub mod local_stack;
 pub mod moto;
 pub mod process;
 pub mod runtime_api;

@@ -16,6 +16,8 @@ enum Action {
     Panic,
     /// Sleeps, then answers.
     Sleep { ms: u64 },
+    /// Blocks its thread (a hung task the deadline guard cannot stop), then answers.
+    Block { ms: u64 },
     /// Answers with a string of this many bytes.
     Big { bytes: usize },
 }
@@ -39,6 +41,10 @@ async fn handle(action: Action, ctx: TaskContext) -> Result<Value, TaskError> {
         Action::Sleep { ms } => {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             Ok(json!({"slept_ms": ms}))
+        }
+        Action::Block { ms } => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            Ok(json!({"blocked_ms": ms}))
         }
         Action::Big { bytes } => Ok(json!({"blob": "x".repeat(bytes)})),
     }

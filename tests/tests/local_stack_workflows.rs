@@ -1,0 +1,387 @@
+//! The state machines of `template.yaml`, run by moto's Step Functions
+//! engine against the real task binaries on the local stack: smoke tests,
+//! error routing, retries and idempotent reruns.
+
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+use tests::local_stack::{Builder, LocalStack, WORKFLOW_LIMIT, event};
+
+fn invoice_input(correlation_id: &str, order_file: &str, order_total: Value) -> Value {
+    json!({
+        "correlation_id": correlation_id,
+        "order_total": order_total,
+        "order": event(order_file),
+    })
+}
+
+async fn invoice_bucket_keys(stack: &LocalStack) -> Vec<String> {
+    let bucket = stack
+        .stack
+        .bucket_name("InvoiceBucket")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = stack
+        .s3()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+async fn read_invoice(stack: &LocalStack, key: &str) -> (Vec<u8>, Option<String>) {
+    let bucket = stack
+        .stack
+        .bucket_name("InvoiceBucket")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let object = stack
+        .s3()
+        .get_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"));
+    let correlation = object
+        .metadata()
+        .and_then(|m| m.get("correlation-id"))
+        .cloned();
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes()
+        .to_vec();
+    (bytes, correlation)
+}
+
+#[tokio::test]
+async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() {
+    let stack = Builder::project().start().await;
+
+    let small = stack
+        .run(
+            "InvoiceStateMachine",
+            "smoke-A-1001",
+            &invoice_input("order-A-1001", "invoice_order.json", json!(1214.87)),
+        )
+        .await;
+    let output = small.output().unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        output["invoice"]["output"]["key"],
+        "invoices/2026/A-1001.pdf"
+    );
+    assert_eq!(
+        output["invoice"]["output"]["correlation_id"],
+        "order-A-1001"
+    );
+    let states: Vec<String> = small.path().into_iter().map(|s| s.name).collect();
+    assert!(
+        !states.contains(&"Ask for approval".to_owned()),
+        "{states:?}"
+    );
+    let (pdf, correlation) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(correlation.as_deref(), Some("order-A-1001"));
+
+    // Above the threshold: the workflow waits for a human; a portal takes
+    // the request off the queue and answers with the task token.
+    let sfn = stack.sfn();
+    let arn = stack
+        .stack
+        .state_machine_arn("InvoiceStateMachine")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let execution = devstack::workflow::start(
+        &sfn,
+        &arn,
+        "smoke-B-2002",
+        &invoice_input("order-B-2002", "invoice_order_large.json", json!(5_500_000)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let queue = stack
+        .stack
+        .queue_url("NotificationQueue")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = devstack::queue::answer_approval(
+        &stack.sqs(),
+        &sfn,
+        &queue,
+        "order-B-2002",
+        &json!({"approved": true}),
+        WORKFLOW_LIMIT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        request.attributes.get("correlation_id").map(String::as_str),
+        Some("order-B-2002")
+    );
+    let approved = stack.wait(&execution).await;
+    assert_eq!(approved.status, "SUCCEEDED", "{:?}", approved.cause);
+    let states: Vec<String> = approved.path().into_iter().map(|s| s.name).collect();
+    assert_eq!(
+        states,
+        [
+            "Fill in defaults",
+            "Merge input with defaults",
+            "Read approval threshold",
+            "Needs approval?",
+            "Ask for approval",
+            "Approved?",
+            "Render and store invoice",
+            "Notify invoice ready"
+        ]
+    );
+    assert!(
+        invoice_bucket_keys(&stack)
+            .await
+            .contains(&"invoices/2026/B-2002.pdf".to_owned())
+    );
+
+    let messages = stack.notifications().await;
+    let ready: Vec<&Value> = messages
+        .iter()
+        .map(|m| &m.body)
+        .filter(|b| b["kind"] == "invoice_ready")
+        .collect();
+    assert_eq!(ready.len(), 2, "{messages:?}");
+    for message in &messages {
+        assert_eq!(
+            message.attributes.get("correlation_id"),
+            message.body["correlation_id"]
+                .as_str()
+                .map(str::to_owned)
+                .as_ref(),
+            "the SQS message attribute carries the correlation ID"
+        );
+    }
+    stack.finish().await;
+}
+
+#[tokio::test]
+async fn invalid_input_is_caught_reported_and_fails_the_execution_as_aws_would() {
+    let stack = Builder::project().start().await;
+    let run = stack
+        .run(
+            "InvoiceStateMachine",
+            "bad-order",
+            &invoice_input("order-bad-1", "invoice_order_bad.json", json!(10)),
+        )
+        .await;
+    assert_eq!(run.status, "FAILED");
+    assert_eq!(run.error.as_deref(), Some("Task.InvalidInput"));
+    // The cause is the function's error payload, as Lambda returned it.
+    let cause: Value = serde_json::from_str(run.cause.as_deref().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("cause is not the error JSON ({e}): {:?}", run.cause));
+    assert_eq!(cause["errorType"], "Task.InvalidInput");
+    assert!(
+        cause["errorMessage"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+
+    let path = run.path();
+    let render = path
+        .iter()
+        .find(|s| s.name == "Render and store invoice")
+        .unwrap_or_else(|| panic!("{path:?}"));
+    assert_eq!(render.failures, ["Task.InvalidInput"], "never retried");
+    let names: Vec<&str> = path.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["Notify invoice failed", "Invoice failed"]
+    );
+
+    let messages = stack.notifications().await;
+    let failed: Vec<&Value> = messages
+        .iter()
+        .map(|m| &m.body)
+        .filter(|b| b["kind"] == "invoice_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{messages:?}");
+    assert_eq!(failed[0]["details"]["error"], "Task.InvalidInput");
+    assert!(
+        invoice_bucket_keys(&stack).await.is_empty(),
+        "nothing written"
+    );
+    stack.finish().await;
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_and_the_logs_show_retry_count_rising() {
+    let stack = Builder::project()
+        .function_env("InvoiceFunction", "TASK_TEST_FAIL_ATTEMPTS", "2")
+        .start()
+        .await;
+    let run = stack
+        .run(
+            "InvoiceStateMachine",
+            "flaky-A-1001",
+            &invoice_input("order-A-1001", "invoice_order.json", json!(1214.87)),
+        )
+        .await;
+    assert_eq!(run.status, "SUCCEEDED", "{:?}", run.cause);
+    let render = run
+        .path()
+        .into_iter()
+        .find(|s| s.name == "Render and store invoice")
+        .unwrap_or_else(|| panic!("no render state"));
+    assert_eq!(render.failures, ["Task.Retryable", "Task.Retryable"]);
+
+    let ends: Vec<(u64, String)> = stack
+        .trail("order-A-1001")
+        .into_iter()
+        .filter(|l| l["service"] == "invoice" && l["message"] == "task finished")
+        .map(|l| {
+            (
+                l["retry_count"].as_u64().unwrap_or(99),
+                l["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (0, "error".to_owned()),
+            (1, "error".to_owned()),
+            (2, "success".to_owned())
+        ]
+    );
+    stack.finish().await;
+}
+
+#[tokio::test]
+async fn a_rerun_of_the_same_order_gives_the_same_bytes_and_one_notification() {
+    let stack = Builder::project().start().await;
+    let input = invoice_input("order-A-1001", "invoice_order.json", json!(1214.87));
+    let first = stack.run("InvoiceStateMachine", "run-1", &input).await;
+    assert_eq!(first.status, "SUCCEEDED", "{:?}", first.cause);
+    let (bytes_1, _) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
+
+    let second = stack.run("InvoiceStateMachine", "rerun-1", &input).await;
+    let output = second.output().unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(output["invoice"]["output"]["already_existed"], true);
+    let (bytes_2, _) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
+    assert_eq!(bytes_1, bytes_2);
+
+    let bucket = stack
+        .stack
+        .bucket_name("InvoiceBucket")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let versions = stack
+        .s3()
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "the rerun wrote no new version"
+    );
+
+    let ready: Vec<Value> = stack
+        .notifications()
+        .await
+        .into_iter()
+        .map(|m| m.body)
+        .filter(|b| b["kind"] == "invoice_ready")
+        .collect();
+    assert_eq!(ready.len(), 1, "{ready:?}");
+    stack.finish().await;
+}
+
+#[tokio::test]
+async fn backup_workflow_continues_across_invocations_and_reports() {
+    const SOURCE: &str = "test-crm-exports";
+    const OBJECTS: usize = 400;
+    let stack = Builder::project()
+        .parameter("BackupSourceBuckets", SOURCE)
+        // A short budget per invocation, so the run needs several.
+        .function_timeout("BackupFunction", Duration::from_secs(4))
+        .function_env("BackupFunction", "BACKUP_STOP_BEFORE_MS", "2000")
+        .start()
+        .await;
+    let s3 = stack.s3();
+    devstack::provision::create_bucket(&s3, SOURCE, tests::moto::REGION)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    futures_util::stream::iter(0..OBJECTS)
+        .map(|i| {
+            s3.put_object()
+                .bucket(SOURCE)
+                .key(format!("daily/part-{i:04}.json"))
+                .body(format!("{{\"n\": {i}}}").into_bytes().into())
+                .send()
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = stack
+        .run(
+            "BackupStateMachine",
+            "backup-smoke",
+            &json!({
+                "correlation_id": "backup-crm",
+                "backup": {"name": "crm", "run_date": "2026-11-24",
+                           "source": {"type": "s3", "bucket": SOURCE, "prefix": "daily/"}},
+            }),
+        )
+        .await;
+    let output = run.output().unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(output["run"]["output"]["object_count"], OBJECTS);
+    let copies = run
+        .path()
+        .iter()
+        .filter(|s| s.name == "Copy to backup bucket")
+        .count();
+    assert!(
+        copies >= 2,
+        "the run continued across invocations: {copies}"
+    );
+
+    let bucket = stack
+        .stack
+        .bucket_name("BackupBucket")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("backups/crm/2026-11-24/manifest.json")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("manifest: {e}"));
+    assert_eq!(
+        manifest
+            .metadata()
+            .and_then(|m| m.get("correlation-id"))
+            .map(String::as_str),
+        Some("backup-crm")
+    );
+    let succeeded: Vec<Value> = stack
+        .notifications()
+        .await
+        .into_iter()
+        .map(|m| m.body)
+        .filter(|b| b["kind"] == "backup_succeeded")
+        .collect();
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0]["details"]["objects"], OBJECTS);
+
+    let lines = stack.finish().await;
+    let starts = lines
+        .iter()
+        .filter(|l| l["service"] == "backup" && l["message"] == "task started")
+        .count();
+    assert_eq!(starts, copies, "one start line per invocation");
+}
