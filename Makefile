@@ -20,21 +20,38 @@ ARM64 := aarch64-unknown-linux-gnu
 TASKS := $(notdir $(wildcard tasks/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo test lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
+.PHONY: help demo up logs test lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
 
 help:
-	@echo "make demo   run the local workflow demo"
-	@echo "make test   run every test (unit, runtime harness, Sentry transport)"
+	@echo "make demo   run the local workflow demo (no Docker, no AWS account)"
+	@echo "make up     keep the local stack running on 127.0.0.1:4566"
+	@echo "make logs ID=<correlation id>   every log line of one correlation ID"
+	@echo "make test   run every test (unit, runtime harness, Sentry transport, local stack)"
 	@echo "make lint   rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make build  release arm64 Lambda artifacts (sam build, via cargo-lambda)"
 	@echo "make deploy sam deploy (guided the first time)"
 	@echo "make bench  benchmarks"
 
-demo:
-	@echo "The local workflow demo (state machines from template.yaml against the real"
-	@echo "task binaries, with S3, SQS, Step Functions and CloudWatch Logs emulated here)"
-	@echo "arrives with the local-stack issue (#7). Until then, 'make test' runs the task"
-	@echo "runtime end to end against a local Lambda Runtime API and a local Sentry endpoint."
+# The local stack: template.yaml's state machines in moto's Step Functions
+# engine against the real task binaries (debug builds: quick to build).
+DEVSTACK := target/debug/devstack
+
+demo: $(VENV_STAMP)
+	cargo build --workspace --bins --locked
+	$(DEVSTACK) demo
+
+# Keeps the stack running on 127.0.0.1:4566 until Ctrl-C, for the AWS CLI.
+up: $(VENV_STAMP)
+	cargo build --workspace --bins --locked
+	$(DEVSTACK) up
+
+# Every log line of one correlation ID: `make logs ID=order-B-2002`. Reads a
+# running stack's CloudWatch Logs with ENDPOINT=http://127.0.0.1:4566, else
+# the last run's local log streams.
+logs:
+	@test -n "$(ID)" || { echo "usage: make logs ID=<correlation id> [ENDPOINT=http://127.0.0.1:4566]"; exit 2; }
+	cargo build --locked -q -p devstack
+	$(DEVSTACK) logs "$(ID)" $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
 # End-to-end tests run the task binaries as processes, so build them first.
 test: $(VENV_STAMP) system-deps

@@ -182,8 +182,12 @@ async fn report(stack: &Stack, finished: &[(String, Finished)], out_dir: &Path) 
     heading("Executions: path, durations, state transitions");
     for (_, run) in finished {
         let name = run.arn.rsplit(':').next().unwrap_or(&run.arn);
+        let took = match (run.events.first(), run.events.last()) {
+            (Some(first), Some(last)) => format!("{} ms", last.time_ms - first.time_ms),
+            _ => "-".to_owned(),
+        };
         println!(
-            "{name}  {}  {} transitions{}",
+            "{name}  {}  {took}  {} state transitions{}",
             run.status,
             run.transitions(),
             run.error
@@ -260,7 +264,7 @@ async fn report(stack: &Stack, finished: &[(String, Finished)], out_dir: &Path) 
             body["kind"].as_str().unwrap_or("?"),
             body["correlation_id"].as_str().unwrap_or("?"),
             body["subject"].as_str().unwrap_or(""),
-            body["recipient"].as_str().unwrap_or("-")
+            body["recipient"].as_str().map_or_else(|| "-".to_owned(), mask_email)
         );
     }
     println!("  (the approval request for order-B-2002 was taken off the queue by the portal)");
@@ -300,6 +304,17 @@ async fn fill_source_bucket(stack: &Stack) -> Result<()> {
         .try_collect::<()>()
         .await
         .context("filling the demo source bucket")
+}
+
+/// `z***@example.com`: the console shows that a recipient is set, not who.
+fn mask_email(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
 }
 
 /// A hint of why the run happened plus a unique suffix, as executions

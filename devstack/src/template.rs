@@ -879,7 +879,7 @@ mod tests {
     #[test]
     fn functions_take_names_environment_and_limits_from_the_template() {
         let spec = load(&[("BackupSourceBuckets", "crm-exports,erp-exports")]);
-        let invoice = spec.function("InvoiceFunction").map(Clone::clone);
+        let invoice = spec.function("InvoiceFunction").cloned();
         let Some(invoice) = invoice else {
             panic!("no InvoiceFunction")
         };
