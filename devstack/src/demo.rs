@@ -264,7 +264,9 @@ async fn report(stack: &Stack, finished: &[(String, Finished)], out_dir: &Path) 
             body["kind"].as_str().unwrap_or("?"),
             body["correlation_id"].as_str().unwrap_or("?"),
             body["subject"].as_str().unwrap_or(""),
-            body["recipient"].as_str().map_or_else(|| "-".to_owned(), mask_email)
+            body["recipient"]
+                .as_str()
+                .map_or_else(|| "-".to_owned(), mask_email)
         );
     }
     println!("  (the approval request for order-B-2002 was taken off the queue by the portal)");

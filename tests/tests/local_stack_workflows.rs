@@ -255,6 +255,28 @@ async fn retryable_failures_are_retried_and_the_logs_show_retry_count_rising() {
             (2, "success".to_owned())
         ]
     );
+
+    // The same trail, across the invoice and notify tasks, as `make logs`
+    // reads it from the emulated CloudWatch Logs.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.stack.aws);
+    let shipped: Vec<Value> =
+        devstack::trail::from_cloudwatch(&logs, "/aws/lambda/", "order-A-1001")
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .into_iter()
+            .map(|t| t.line)
+            .collect();
+    let sorted = |lines: &[Value]| {
+        let mut texts: Vec<String> = lines.iter().map(Value::to_string).collect();
+        texts.sort();
+        texts
+    };
+    assert_eq!(sorted(&shipped), sorted(&stack.trail("order-A-1001")));
+    let services: std::collections::BTreeSet<&str> = shipped
+        .iter()
+        .filter_map(|l| l["service"].as_str())
+        .collect();
+    assert_eq!(services, ["invoice", "notify"].into());
     stack.finish().await;
 }
 
