@@ -122,16 +122,45 @@ deploy: build $(VENV_STAMP)
 	  $(SAM_VENV)/bin/sam deploy --guided --stack-name $${STACK_NAME:-sfn-tasks}; \
 	fi
 
-# Numbers, never assertions. Chromium is the side-by-side baseline for PDFs.
-bench: build system-deps
+# The Python side-by-side of the runtime benchmarks (Powertools' Logger under
+# AWS's runtime interface client), in its own venv.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum < bench/powertools/requirements.txt | cut -d' ' -f1)
+BENCH_OUT := target/bench
+
+$(BENCH_STAMP): bench/powertools/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/powertools/requirements.txt
+	rm -f $(BENCH_VENV)/.installed-*
+	touch $@
+
+# Numbers, never assertions: every step writes a fragment into target/bench,
+# and BENCHMARKS.md is assembled from them. Chromium is the side-by-side
+# baseline for PDFs, `aws s3 cp` for backups, a bare lambda_runtime echo and
+# Python Powertools for the runtime.
+bench: build system-deps $(VENV_STAMP) $(BENCH_STAMP)
 	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
-	cargo bench --locked -p common -p invoice
-	cargo build --release --locked -p invoice --bin render-invoice
-	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap
-	cargo build --release --locked -p backup -p tests --bin backup --bin bench-backup
-	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/bench-backup target/release/backup $(CURDIR)/$(VENV)/bin/aws
+	@mkdir -p $(BENCH_OUT) && cut -d' ' -f1 /proc/loadavg > $(BENCH_OUT)/load-before
+	CRITERION_HOME=$(CURDIR)/target/criterion cargo bench --locked -p common --bench envelope -p invoice 2>&1 | tee $(BENCH_OUT)/criterion-full.txt
+	grep -E '^ +time:' -B1 $(BENCH_OUT)/criterion-full.txt | grep -v '^--' > $(BENCH_OUT)/criterion.txt || true
+	# The pipeline's JSON lines go to stdout: stdout is the sink here.
+	CRITERION_HOME=$(CURDIR)/target/criterion AWS_LAMBDA_LOG_FORMAT=JSON \
+	  cargo bench --locked -p common --bench invocation > /dev/null
+	cd bench/powertools && ../../$(BENCH_VENV)/bin/python inprocess.py > ../../$(BENCH_OUT)/powertools-inprocess.txt
+	$(PYTHON) scripts/bench_inprocess.py target/criterion $(BENCH_OUT)/powertools-inprocess.txt > $(BENCH_OUT)/inprocess.md
+	cargo build --release --locked -p invoice -p notify -p backup -p bench -p tests --bins
+	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap | tee $(BENCH_OUT)/invoice.txt
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/bench-backup target/release/backup $(CURDIR)/$(VENV)/bin/aws | tee $(BENCH_OUT)/backup.txt
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/runtime-bench $(BENCH_OUT) target/release $(BENCH_VENV)/bin/python
+	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin echo-bare --bin echo-common
+	$(PYTHON) scripts/bench_sizes.py \
+	  $(foreach t,$(TASKS),$(t)=.aws-sam/build/$(shell echo $(t) | sed 's/./\U&/')Function/bootstrap) \
+	  echo-bare=target/lambda/echo-bare/bootstrap echo-common=target/lambda/echo-common/bootstrap \
+	  > $(BENCH_OUT)/sizes.md
+	$(PYTHON) scripts/bench_report.py $(BENCH_OUT) "$$(cat $(BENCH_OUT)/load-before)" "$$(cut -d' ' -f1 /proc/loadavg)" > BENCHMARKS.md
+	@echo "wrote BENCHMARKS.md"
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(BENCH_VENV) .aws-sam

@@ -83,6 +83,25 @@ impl TaskRuntime {
         crate::aws::s3_client(&self.shared.aws, self.shared.settings.s3_force_path_style)
     }
 
+    /// Runs one invocation through the whole pipeline in-process, without a
+    /// Runtime API: envelope, correlation, start and end lines, the guards,
+    /// the Sentry scope. For testing a handler with the real pipeline around
+    /// it, and for measuring what the pipeline itself costs.
+    pub async fn invoke_once<I, O, F, Fut>(
+        &self,
+        handler: &F,
+        payload: Value,
+        context: lambda_runtime::Context,
+    ) -> Result<Box<serde_json::value::RawValue>, lambda_runtime::Diagnostic>
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+        F: Fn(I, TaskContext) -> Fut,
+        Fut: Future<Output = Result<O, TaskError>>,
+    {
+        invocation::invoke(&self.shared, handler, LambdaEvent::new(payload, context)).await
+    }
+
     /// Serves invocations with `handler` until the runtime stops.
     pub async fn run<I, O, F, Fut>(self, handler: F) -> Result<(), lambda_runtime::Error>
     where

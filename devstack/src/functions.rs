@@ -298,7 +298,13 @@ impl Worker {
         let mut command = Command::new(&binary);
         command
             .env_clear()
-            .envs(lambda_environment(spec, launch, &log, &api.to_string()))
+            .envs(lambda_environment(
+                spec,
+                launch,
+                &log.group,
+                &log.stream,
+                &api.to_string(),
+            ))
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -385,10 +391,11 @@ impl Worker {
 
 /// The environment Lambda gives a `provided.al2023` process, then the
 /// template's variables, then the local endpoint settings, then overrides.
-fn lambda_environment(
+pub fn lambda_environment(
     spec: &FunctionSpec,
     launch: &Launch,
-    log: &LogStream,
+    log_group: &str,
+    log_stream: &str,
     runtime_api: &str,
 ) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
@@ -408,8 +415,8 @@ fn lambda_environment(
     );
     set("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
     set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
-    set("AWS_LAMBDA_LOG_GROUP_NAME", &log.group);
-    set("AWS_LAMBDA_LOG_STREAM_NAME", &log.stream);
+    set("AWS_LAMBDA_LOG_GROUP_NAME", log_group);
+    set("AWS_LAMBDA_LOG_STREAM_NAME", log_stream);
     set("AWS_LAMBDA_RUNTIME_API", runtime_api);
     set("LAMBDA_TASK_ROOT", &launch.bin_dir.to_string_lossy());
     set("LAMBDA_RUNTIME_DIR", &launch.bin_dir.to_string_lossy());

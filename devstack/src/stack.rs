@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::functions::{Functions, Launch};
+use crate::functions::{Functions, Launch, lambda_environment};
 use crate::gateway::{self, Gateway};
 use crate::logs::Shipper;
 use crate::moto::Moto;
@@ -75,6 +75,7 @@ pub struct Stack {
     pub aws: SdkConfig,
     /// Where the function log streams are written.
     pub log_dir: PathBuf,
+    launch: Launch,
     gateway: Arc<Gateway>,
     moto: Moto,
     server: JoinHandle<()>,
@@ -133,7 +134,7 @@ impl Stack {
             overrides: options.function_env.clone(),
         };
         let gateway = Arc::new(Gateway {
-            functions: Functions::new(&spec.functions, launch, shipper.clone()),
+            functions: Functions::new(&spec.functions, launch.clone(), shipper.clone()),
             spec: spec.clone(),
             moto_url: moto.url.clone(),
             client: reqwest::Client::new(),
@@ -158,6 +159,7 @@ impl Stack {
             endpoint,
             aws,
             log_dir,
+            launch,
             gateway,
             moto,
             server,
@@ -200,6 +202,20 @@ impl Stack {
             .queue(logical_id)
             .map(|q| q.url.clone())
             .with_context(|| format!("the template has no queue {logical_id}"))
+    }
+
+    /// The environment a process of function `logical_id` gets here
+    /// (Lambda's variables, the template's, the local endpoint), less
+    /// `AWS_LAMBDA_RUNTIME_API`: for running its binary against another
+    /// Runtime API, as the benchmarks do.
+    pub fn function_environment(&self, logical_id: &str) -> Result<BTreeMap<String, String>> {
+        let spec = self
+            .spec
+            .function(logical_id)
+            .with_context(|| format!("the template has no function {logical_id}"))?;
+        let mut env = lambda_environment(spec, &self.launch, &spec.log_group, "external", "");
+        env.remove("AWS_LAMBDA_RUNTIME_API");
+        Ok(env)
     }
 
     /// Every line the function processes have written so far, across all

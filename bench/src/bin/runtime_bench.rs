@@ -1,0 +1,362 @@
+//! `make bench`'s process-level measurements, written as Markdown fragments
+//! for BENCHMARKS.md:
+//!
+//! - cold starts: process start → first `/next`, and → first response, for
+//!   each task, the bare `lambda_runtime` echo, the `common` echo and the
+//!   Python Powertools handler, each against its own local Runtime API;
+//! - peak RSS of each after its first response;
+//! - warm overhead: round trips through a Runtime API loop, echo with and
+//!   without `common`, Sentry off and on (a local endpoint);
+//! - workflows: wall time and state transitions on the local stack.
+//!
+//! Usage: `runtime-bench <out-dir> <release-bin-dir> <python>` from the
+//! repository root.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::body::Bytes;
+use bench::{TimedApi, summarise};
+use devstack::stack::{Options, Stack};
+use serde_json::{Value, json};
+
+const STARTS: usize = 30;
+const WARM_INVOCATIONS: usize = 5000;
+const WARM_UP: usize = 200;
+const LIMIT: Duration = Duration::from_secs(30);
+const SOURCE_BUCKET: &str = "bench-source";
+
+/// A program run as a Lambda function process.
+#[derive(Debug, Clone)]
+struct Program {
+    label: String,
+    command: PathBuf,
+    args: Vec<String>,
+    cwd: Option<PathBuf>,
+    env: BTreeMap<String, String>,
+    payload: Value,
+}
+
+fn envelope(correlation_id: &str, input: Value) -> Value {
+    json!({
+        "correlation_id": correlation_id,
+        "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:run-1",
+        "state_name": "Bench",
+        "retry_count": 0,
+        "input": input,
+    })
+}
+
+fn echo_env(name: &str) -> BTreeMap<String, String> {
+    [
+        ("AWS_LAMBDA_FUNCTION_NAME", name),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Starts `program` against a fresh Runtime API.
+async fn spawn(program: &Program, api: &TimedApi) -> Result<(tokio::process::Child, Instant)> {
+    let mut command = tokio::process::Command::new(&program.command);
+    command
+        .args(&program.args)
+        .env_clear()
+        .envs(&program.env)
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        // Logs go to a sink: the cost measured is producing them.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(cwd) = &program.cwd {
+        command.current_dir(cwd);
+    }
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {}", program.command.display()))?;
+    Ok((child, started))
+}
+
+struct Cold {
+    init_ms: Vec<f64>,
+    first_response_ms: Vec<f64>,
+    peak_rss_kib: Vec<f64>,
+}
+
+async fn cold_starts(program: &Program, starts: usize) -> Result<Cold> {
+    let mut cold = Cold {
+        init_ms: Vec::new(),
+        first_response_ms: Vec::new(),
+        peak_rss_kib: Vec::new(),
+    };
+    let payload = Bytes::from(program.payload.to_string());
+    for _ in 0..starts {
+        let api = TimedApi::start().await?;
+        let (mut child, started) = spawn(program, &api).await?;
+        let asked = api.first_next(LIMIT).await?;
+        let (answered, ok) = api.invoke(payload.clone(), LIMIT).await?;
+        if !ok {
+            bail!("{}: the first invocation failed", program.label);
+        }
+        cold.init_ms.push((asked - started).as_secs_f64() * 1e3);
+        cold.first_response_ms
+            .push((answered - started).as_secs_f64() * 1e3);
+        if let Some(rss) = child.id().and_then(bench::peak_rss_kib) {
+            cold.peak_rss_kib.push(rss as f64);
+        }
+        let _ = child.kill().await;
+    }
+    Ok(cold)
+}
+
+async fn warm_round_trips(program: &Program, invocations: usize) -> Result<Vec<f64>> {
+    let api = TimedApi::start().await?;
+    let (mut child, _) = spawn(program, &api).await?;
+    let payload = Bytes::from(program.payload.to_string());
+    let mut micros = Vec::with_capacity(invocations);
+    for i in 0..invocations + WARM_UP {
+        let sent = Instant::now();
+        let (answered, ok) = api.invoke(payload.clone(), LIMIT).await?;
+        if !ok {
+            bail!("{}: a warm invocation failed", program.label);
+        }
+        if i >= WARM_UP {
+            micros.push((answered - sent).as_secs_f64() * 1e6);
+        }
+    }
+    let _ = child.kill().await;
+    Ok(micros)
+}
+
+fn row(label: &str, values: &[f64], unit: &str) -> String {
+    match summarise(values) {
+        Some(s) => format!(
+            "| {label} | {} | {:.2} | {:.2} | {:.2} | {:.2} {unit} |\n",
+            s.n, s.p50, s.min, s.max, s.p99
+        ),
+        None => format!("| {label} | 0 | - | - | - | - |\n"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, out_dir, bin_dir, python] = args.as_slice() else {
+        bail!("usage: runtime-bench <out-dir> <release-bin-dir> <python>");
+    };
+    let out_dir = PathBuf::from(out_dir);
+    let bin_dir = PathBuf::from(bin_dir);
+    std::fs::create_dir_all(&out_dir)?;
+    let root = std::env::current_dir()?;
+
+    let mut options = Options::for_project(&root, bin_dir.clone());
+    options.state_dir = root.join(".local/bench");
+    options
+        .parameters
+        .insert("BackupSourceBuckets".to_owned(), SOURCE_BUCKET.to_owned());
+    let stack = Stack::start(options).await?;
+    let result = run(&stack, &root, &bin_dir, Path::new(python), &out_dir).await;
+    stack.stop().await;
+    result
+}
+
+async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Path) -> Result<()> {
+    prepare_backup_source(stack).await?;
+    let echo_payload = envelope("bench-1", json!({"order_id": "A-1001", "n": 1}));
+    let order: Value = serde_json::from_str(&std::fs::read_to_string(
+        root.join("events/invoice_order.json"),
+    )?)?;
+    let task = |logical_id: &str, binary: &str, payload: Value| -> Result<Program> {
+        Ok(Program {
+            label: binary.to_owned(),
+            command: bin_dir.join(binary),
+            args: Vec::new(),
+            cwd: None,
+            env: stack.function_environment(logical_id)?,
+            payload,
+        })
+    };
+    let echo = |binary: &str| Program {
+        label: binary.to_owned(),
+        command: bin_dir.join(binary),
+        args: Vec::new(),
+        cwd: None,
+        env: echo_env(binary),
+        payload: echo_payload.clone(),
+    };
+    let powertools = Program {
+        label: "Python Powertools Logger (awslambdaric)".to_owned(),
+        command: python.to_path_buf(),
+        args: ["-m", "awslambdaric", "handler.handler"]
+            .map(str::to_owned)
+            .to_vec(),
+        cwd: Some(root.join("bench/powertools")),
+        env: echo_env("powertools"),
+        payload: echo_payload.clone(),
+    };
+    let programs = vec![
+        echo("echo-bare"),
+        echo("echo-common"),
+        task("InvoiceFunction", "invoice", envelope("bench-1", order))?,
+        task(
+            "NotifyFunction",
+            "notify",
+            envelope(
+                "bench-1",
+                json!({"kind": "invoice_ready", "subject": "Invoice A-1001 is ready", "details": {"key": "invoices/2026/A-1001.pdf"}}),
+            ),
+        )?,
+        task(
+            "BackupFunction",
+            "backup",
+            envelope(
+                "bench-1",
+                json!({"name": "bench", "run_date": "2026-11-24", "source": {"type": "s3", "bucket": SOURCE_BUCKET, "prefix": "daily/"}}),
+            ),
+        )?,
+        powertools.clone(),
+    ];
+
+    let mut cold = String::from(
+        "| program | starts | median ms | min | max | p99 |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let mut first = cold.clone();
+    let mut memory = String::from(
+        "| program | starts | median KiB | min | max | p99 |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for program in &programs {
+        eprintln!("cold starts: {}", program.label);
+        let measured = cold_starts(program, STARTS).await?;
+        cold.push_str(&row(&program.label, &measured.init_ms, "ms"));
+        first.push_str(&row(&program.label, &measured.first_response_ms, "ms"));
+        memory.push_str(&row(&program.label, &measured.peak_rss_kib, "KiB"));
+    }
+    std::fs::write(
+        out.join("cold.md"),
+        format!(
+            "Process start → first `/next` (init):\n\n{cold}\nProcess start → first response (init + first invocation; tasks talk to moto on 127.0.0.1):\n\n{first}"
+        ),
+    )?;
+    std::fs::write(
+        out.join("memory.md"),
+        format!("Peak RSS (`VmHWM`) after the first response:\n\n{memory}"),
+    )?;
+
+    let sink = tests::sentry_sink::SentrySink::start(tests::sentry_sink::Behaviour::Accept).await?;
+    let mut with_sentry = echo("echo-common");
+    with_sentry.label = "echo-common, Sentry on (local endpoint)".to_owned();
+    with_sentry.env.insert("SENTRY_DSN".to_owned(), sink.dsn());
+    let mut warm = String::from(
+        "| program | invocations | median µs | min | max | p99 |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let mut medians = BTreeMap::new();
+    for program in [
+        echo("echo-bare"),
+        echo("echo-common"),
+        with_sentry,
+        powertools,
+    ] {
+        eprintln!("warm round trips: {}", program.label);
+        let micros = warm_round_trips(&program, WARM_INVOCATIONS).await?;
+        if let Some(s) = summarise(&micros) {
+            medians.insert(program.label.clone(), s.p50);
+        }
+        warm.push_str(&row(&program.label, &micros, "µs"));
+    }
+    let overhead = |label: &str| {
+        medians
+            .get(label)
+            .zip(medians.get("echo-bare"))
+            .map_or("-".to_owned(), |(a, b)| format!("{:.1} µs", a - b))
+    };
+    let _ = write!(
+        warm,
+        "\nAdded by `common` at p50: {} (Sentry off), {} (Sentry on).\n",
+        overhead("echo-common"),
+        overhead("echo-common, Sentry on (local endpoint)")
+    );
+    std::fs::write(out.join("warm.md"), warm)?;
+
+    std::fs::write(
+        out.join("workflow.md"),
+        workflows(stack, &root.join("events")).await?,
+    )?;
+    Ok(())
+}
+
+async fn prepare_backup_source(stack: &Stack) -> Result<()> {
+    let s3 = devstack::clients::s3(&stack.aws);
+    devstack::provision::create_bucket(&s3, SOURCE_BUCKET, &stack.spec.placement.region).await?;
+    for i in 0..10 {
+        s3.put_object()
+            .bucket(SOURCE_BUCKET)
+            .key(format!("daily/part-{i}.json"))
+            .body(format!("{{\"n\": {i}}}").into_bytes().into())
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+async fn workflows(stack: &Stack, events: &Path) -> Result<String> {
+    let sfn = aws_sdk_sfn::Client::new(&stack.aws);
+    let order: Value =
+        serde_json::from_str(&std::fs::read_to_string(events.join("invoice_order.json"))?)?;
+    let runs: [(&str, &str, Value); 2] = [
+        (
+            "invoice (order A-1001, no approval)",
+            "InvoiceStateMachine",
+            json!({"correlation_id": "bench-invoice", "order_total": 1214.87, "order": order}),
+        ),
+        (
+            "backup (10 objects, one invocation)",
+            "BackupStateMachine",
+            json!({"correlation_id": "bench-backup", "backup": {"name": "bench-wf", "source": {"type": "s3", "bucket": SOURCE_BUCKET, "prefix": "daily/"}}}),
+        ),
+    ];
+    let mut table = String::from(
+        "| workflow | runs | median wall ms | min | max | state transitions |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (label, machine, input) in runs {
+        let arn = stack.state_machine_arn(machine)?;
+        let mut walls = Vec::new();
+        let mut transitions = 0;
+        for i in 0..5 {
+            let started = Instant::now();
+            let execution =
+                devstack::workflow::start(&sfn, &arn, &format!("bench-{machine}-{i}"), &input)
+                    .await?;
+            let done =
+                devstack::workflow::follow(&sfn, &execution, Duration::from_secs(120), |_| {})
+                    .await?;
+            if done.status != "SUCCEEDED" {
+                bail!("{label}: {} ({:?})", done.status, done.cause);
+            }
+            walls.push(started.elapsed().as_secs_f64() * 1e3);
+            transitions = done.transitions();
+        }
+        let s = summarise(&walls).context("no runs")?;
+        let _ = writeln!(
+            table,
+            "| {label} | {} | {:.0} | {:.0} | {:.0} | {transitions} |",
+            s.n, s.p50, s.min, s.max
+        );
+    }
+    Ok(format!(
+        "On the local stack (moto's engine, release binaries, warm after the first run):\n\n{table}"
+    ))
+}
