@@ -123,7 +123,7 @@ deploy: build $(VENV_STAMP)
 	fi
 
 # The Python side-by-side of the runtime benchmarks (Powertools' Logger under
-# AWS's runtime interface client), in its own venv.
+# a stdlib Runtime API loop), in its own venv.
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum < bench/powertools/requirements.txt | cut -d' ' -f1)
 BENCH_OUT := target/bench

@@ -169,7 +169,10 @@ async fn main() -> Result<()> {
         .parameters
         .insert("BackupSourceBuckets".to_owned(), SOURCE_BUCKET.to_owned());
     let stack = Stack::start(options).await?;
-    let result = run(&stack, &root, &bin_dir, Path::new(python), &out_dir).await;
+    // Absolute, but not canonical: the venv's python is a symlink whose
+    // location is what selects the venv.
+    let python = root.join(python);
+    let result = run(&stack, &root, &bin_dir, &python, &out_dir).await;
     stack.stop().await;
     result
 }
@@ -199,11 +202,9 @@ async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Pa
         payload: echo_payload.clone(),
     };
     let powertools = Program {
-        label: "Python Powertools Logger (awslambdaric)".to_owned(),
+        label: "Python 3 + Powertools Logger".to_owned(),
         command: python.to_path_buf(),
-        args: ["-m", "awslambdaric", "handler.handler"]
-            .map(str::to_owned)
-            .to_vec(),
+        args: vec!["bootstrap.py".to_owned()],
         cwd: Some(root.join("bench/powertools")),
         env: echo_env("powertools"),
         payload: echo_payload.clone(),
