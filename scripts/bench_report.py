@@ -45,6 +45,9 @@ SECTIONS = [
      "Standard workflows are billed per state transition."),
 ]
 
+# Hand-written analysis of the goals, kept beside the bench code.
+FINDINGS = Path(__file__).resolve().parent.parent / "bench" / "findings.md"
+
 COMMANDS = """\
 make bench
 # which runs, in order:
@@ -113,6 +116,8 @@ def main() -> None:
             out += ["```", text, "```", ""]
         else:
             out += [text, ""]
+    if FINDINGS.exists():
+        out += ["## Goals: what is missed, by how much, and why", "", FINDINGS.read_text().rstrip(), ""]
     print("\n".join(out))
 
 
