@@ -9,6 +9,7 @@
 //! warm reuse, timeouts); [`logs`] ships their output to CloudWatch Logs.
 
 pub mod clients;
+pub mod faults;
 pub mod functions;
 pub mod gateway;
 pub mod logs;
