@@ -9,19 +9,19 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-/// Per-attempt timeout: the SDK only sets a connect timeout by default, so a
-/// stalled connection would otherwise wait for the deadline guard.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Loads the SDK configuration from the environment, with timeouts set.
-pub async fn load_config() -> SdkConfig {
+/// `attempt_timeout` bounds each request attempt: the SDK only sets a
+/// connect timeout by default, so a stalled connection would otherwise wait
+/// for the deadline guard instead of being retried.
+pub async fn load_config(attempt_timeout: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_attempt_timeout(attempt_timeout)
                 .build(),
         )
         .load()

@@ -56,7 +56,7 @@ impl TaskRuntime {
         install_panic_hook();
         // After the panic hook: Sentry's hook reports, then calls ours.
         let sentry = reporting::init(service, &settings);
-        let aws = Arc::new(crate::aws::load_config().await);
+        let aws = Arc::new(crate::aws::load_config(settings.aws_attempt_timeout).await);
         Ok(Self {
             shared: Shared {
                 service,

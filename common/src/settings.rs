@@ -7,6 +7,7 @@
 //! | `TASK_DEADLINE_MARGIN_MS`     | `1000`               | the deadline guard fires this long before the Lambda deadline |
 //! | `METRICS_NAMESPACE`           | `StepFunctionsTasks` | CloudWatch namespace of the end line's EMF metrics        |
 //! | `S3_FORCE_PATH_STYLE`         | `false`              | `true` for path-style S3 URLs (local emulators)           |
+//! | `AWS_ATTEMPT_TIMEOUT_MS`      | `30000`              | how long one AWS request attempt may take before the SDK retries it |
 //! | `SENTRY_DSN`                  | unset                | Sentry is off unless set (and non-empty)                  |
 //! | `SENTRY_ENVIRONMENT`          | `production`         | Sentry `environment`                                      |
 //! | `SENTRY_RELEASE`              | `<task>@<version>`   | Sentry `release`                                          |
@@ -34,6 +35,9 @@ pub struct Settings {
     pub metrics_namespace: String,
     /// Path-style S3 addressing.
     pub s3_force_path_style: bool,
+    /// How long one AWS request attempt may take before the SDK gives up
+    /// on it and retries: a stalled connection costs this, not the deadline.
+    pub aws_attempt_timeout: Duration,
     /// The Sentry DSN; `None` turns Sentry off.
     pub sentry_dsn: Option<String>,
     /// Sentry `environment`.
@@ -80,6 +84,7 @@ impl Settings {
             metrics_namespace: get("METRICS_NAMESPACE")
                 .unwrap_or_else(|| "StepFunctionsTasks".to_owned()),
             s3_force_path_style: flag(&get, "S3_FORCE_PATH_STYLE")?,
+            aws_attempt_timeout: millis(&get, "AWS_ATTEMPT_TIMEOUT_MS", 30_000)?,
             sentry_dsn: get("SENTRY_DSN"),
             sentry_environment: get("SENTRY_ENVIRONMENT")
                 .unwrap_or_else(|| "production".to_owned()),
@@ -158,6 +163,7 @@ mod tests {
         assert!(!s.s3_force_path_style);
         assert!(!s.sentry_report_invalid_input);
         assert_eq!(s.test_fail_attempts, 0);
+        assert_eq!(s.aws_attempt_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -167,6 +173,7 @@ mod tests {
             ("AWS_LAMBDA_LOG_LEVEL", "warn"),
             ("TASK_DEADLINE_MARGIN_MS", "250"),
             ("S3_FORCE_PATH_STYLE", "true"),
+            ("AWS_ATTEMPT_TIMEOUT_MS", "1500"),
             ("SENTRY_DSN", ""),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -174,6 +181,7 @@ mod tests {
         assert_eq!(s.log_level, Level::WARN);
         assert_eq!(s.deadline_margin, Duration::from_millis(250));
         assert!(s.s3_force_path_style);
+        assert_eq!(s.aws_attempt_timeout, Duration::from_millis(1500));
         assert_eq!(s.sentry_dsn, None, "an empty DSN means Sentry off");
     }
 
