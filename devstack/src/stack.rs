@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::faults::FaultProxy;
 use crate::functions::{Functions, Launch, lambda_environment};
 use crate::gateway::{self, Gateway};
 use crate::logs::Shipper;
@@ -43,6 +44,9 @@ pub struct Options {
     pub function_env: HashMap<String, BTreeMap<String, String>>,
     /// `Timeout` overrides per function (logical ID or name).
     pub function_timeouts: HashMap<String, Duration>,
+    /// Route the functions' S3 and SQS requests through a
+    /// [`FaultProxy`] (see [`Stack::faults`]).
+    pub fault_proxy: bool,
 }
 
 impl Options {
@@ -59,6 +63,7 @@ impl Options {
             parameters: BTreeMap::new(),
             function_env: HashMap::new(),
             function_timeouts: HashMap::new(),
+            fault_proxy: false,
         }
     }
 }
@@ -75,6 +80,10 @@ pub struct Stack {
     pub aws: SdkConfig,
     /// Where the function log streams are written.
     pub log_dir: PathBuf,
+    /// The proxy between the functions and S3/SQS, when
+    /// [`Options::fault_proxy`] asked for one: tests inject faults there,
+    /// while their own clients keep seeing the services directly.
+    pub faults: Option<FaultProxy>,
     launch: Launch,
     gateway: Arc<Gateway>,
     moto: Moto,
@@ -126,11 +135,22 @@ impl Stack {
         let shipper = Shipper::new(aws_sdk_cloudwatchlogs::Client::new(
             &crate::clients::config(&moto.url, &options.region),
         ));
+        let faults = if options.fault_proxy {
+            Some(FaultProxy::start(&moto.url).await?)
+        } else {
+            None
+        };
+        let mut environment = function_endpoint_env(&endpoint);
+        if let Some(proxy) = &faults {
+            for service in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"] {
+                environment.insert(service.to_owned(), proxy.url.clone());
+            }
+        }
         let launch = Launch {
             bin_dir: options.bin_dir.clone(),
             log_dir: log_dir.clone(),
             region: options.region.clone(),
-            environment: function_endpoint_env(&endpoint),
+            environment,
             overrides: options.function_env.clone(),
         };
         let gateway = Arc::new(Gateway {
@@ -159,6 +179,7 @@ impl Stack {
             endpoint,
             aws,
             log_dir,
+            faults,
             launch,
             gateway,
             moto,

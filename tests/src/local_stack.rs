@@ -84,6 +84,7 @@ impl Builder {
                 parameters: BTreeMap::new(),
                 function_env: HashMap::new(),
                 function_timeouts: HashMap::new(),
+                fault_proxy: false,
             },
         }
     }
@@ -114,6 +115,14 @@ impl Builder {
         self.options
             .function_timeouts
             .insert(function.to_owned(), timeout);
+        self
+    }
+
+    /// The functions reach S3 and SQS through a fault proxy
+    /// (`stack.stack.faults`).
+    #[must_use]
+    pub fn with_fault_proxy(mut self) -> Self {
+        self.options.fault_proxy = true;
         self
     }
 
