@@ -117,13 +117,18 @@ where
         if let Err(err) = &result {
             reporting::report(&hub, err, &shared.settings);
         }
-        let budget = guard::flush_budget(
-            shared.settings.sentry_flush_timeout,
-            deadline,
-            RESPONSE_RESERVE,
-            Instant::now(),
-        );
-        reporting::flush(&hub, budget).await;
+        // Only an invocation that gave Sentry something waits for it: a
+        // success must not pay for an earlier failure's event stuck in a
+        // hanging transport.
+        if result.is_err() || hub.last_event_id().is_some() {
+            let budget = guard::flush_budget(
+                shared.settings.sentry_flush_timeout,
+                deadline,
+                RESPONSE_RESERVE,
+                Instant::now(),
+            );
+            reporting::flush(&hub, budget).await;
+        }
         result.map_err(Diagnostic::from)
     };
     body.instrument(span).bind_hub(hub.clone()).await
