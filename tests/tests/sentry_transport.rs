@@ -126,14 +126,27 @@ fn find<'a>(events: &'a [Value], correlation_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no event tagged {correlation_id}: {events:#?}"))
 }
 
-/// Runs one failing and one succeeding invocation against a broken Sentry
-/// with a short budget and checks the answers are the usual ones, in time.
-async fn results_unchanged_with(dsn: &str) {
-    let (api, process) = fixture::start(FIXTURE, &[("SENTRY_DSN", dsn)]).await;
-    // Budget 1.6 s, guard margin 1 s: only the flush's deadline cap keeps a
-    // hanging Sentry (2 s default flush) from pushing the answer past it.
-    let budget = Duration::from_millis(1600);
-    for _ in 0..2 {
+/// How one Sentry endpoint behaved for the task: invocation times in ms.
+struct Measured {
+    failing: Vec<u64>,
+    succeeding: Vec<u64>,
+}
+
+/// Budget 1.6 s, guard margin 1 s: only the flush's deadline cap keeps a
+/// hanging Sentry (2 s default flush) from pushing the answer past it.
+const SENTRY_BUDGET: Duration = Duration::from_millis(1600);
+const ROUNDS: usize = 5;
+
+/// Runs failing and succeeding invocations with `dsn` (`None`: Sentry off)
+/// and checks the answers are the usual ones, each within its deadline.
+async fn results_unchanged_with(dsn: Option<&str>) -> Measured {
+    let env: Vec<(&'static str, &str)> = dsn.map(|d| ("SENTRY_DSN", d)).into_iter().collect();
+    let (api, process) = fixture::start(FIXTURE, &env).await;
+    let mut measured = Measured {
+        failing: Vec::new(),
+        succeeding: Vec::new(),
+    };
+    for _ in 0..ROUNDS {
         let failed = api
             .invoke(
                 envelope(
@@ -141,29 +154,29 @@ async fn results_unchanged_with(dsn: &str) {
                     0,
                     json!({"action": "fail", "kind": "failed"}),
                 ),
-                budget,
+                SENTRY_BUDGET,
             )
             .await;
         assert_eq!(
             failed.error(),
             &json!({"errorType": "Task.Failed", "errorMessage": "access denied to bucket"})
         );
-        assert_in_time(&failed);
+        measured.failing.push(in_time(&failed));
         let ok = api
             .invoke(
                 envelope("broken-sentry", 0, json!({"action": "echo", "text": "x"})),
-                budget,
+                SENTRY_BUDGET,
             )
             .await;
         assert_eq!(ok.response()["echo"], "x");
-        assert_in_time(&ok);
+        measured.succeeding.push(in_time(&ok));
     }
     let lines = process.stop().json_lines();
     let ends = lines
         .iter()
         .filter(|l| l["message"] == "task finished")
         .count();
-    assert_eq!(ends, 4);
+    assert_eq!(ends, 2 * ROUNDS);
     let errors: Vec<_> = lines
         .iter()
         .filter(|l| l["level"] == "ERROR" && l["message"] != "task finished")
@@ -172,36 +185,75 @@ async fn results_unchanged_with(dsn: &str) {
         errors.is_empty(),
         "only the task's own error at ERROR: {errors:#?}"
     );
+    measured
 }
 
-fn assert_in_time(done: &Completed) {
+/// Asserts the answer came before the deadline; returns how long it took.
+fn in_time(done: &Completed) -> u64 {
     assert!(
         done.received_ms <= done.deadline_ms,
         "answered {} ms past the deadline",
         done.received_ms - done.deadline_ms
     );
+    let started = done.deadline_ms - SENTRY_BUDGET.as_millis() as u64;
+    done.received_ms.saturating_sub(started)
 }
 
+fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+}
+
+/// A hanging, refusing, rate-limiting or failing Sentry changes neither
+/// results nor time bounds. The times are measured and reported beside
+/// Sentry off and a healthy Sentry (`target/sentry-faults.md`), not
+/// asserted beyond the deadline: they depend on the machine.
 #[tokio::test]
-async fn a_hanging_sentry_changes_nothing() {
-    let sink = SentrySink::start(Behaviour::Hang)
+async fn a_broken_sentry_changes_no_result_and_no_time_bound() {
+    let healthy = SentrySink::start(Behaviour::Accept)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    results_unchanged_with(&sink.dsn()).await;
-}
-
-#[tokio::test]
-async fn a_refusing_sentry_changes_nothing() {
-    let dsn = SentrySink::refusing_dsn().unwrap_or_else(|e| panic!("{e}"));
-    results_unchanged_with(&dsn).await;
-}
-
-#[tokio::test]
-async fn a_rate_limiting_or_failing_sentry_changes_nothing() {
-    for status in [429, 500] {
-        let sink = SentrySink::start(Behaviour::Status(status))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        results_unchanged_with(&sink.dsn()).await;
+    let hanging = SentrySink::start(Behaviour::Hang)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let limiting = SentrySink::start(Behaviour::Status(429))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failing = SentrySink::start(Behaviour::Status(500))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refusing = SentrySink::refusing_dsn().unwrap_or_else(|e| panic!("{e}"));
+    let cases = [
+        ("off", None),
+        ("healthy (200)", Some(healthy.dsn())),
+        ("hanging", Some(hanging.dsn())),
+        ("refusing connections", Some(refusing)),
+        ("429 rate limited", Some(limiting.dsn())),
+        ("500", Some(failing.dsn())),
+    ];
+    let mut report = format!(
+        "| Sentry endpoint | failing invocation, median ms | succeeding invocation, median ms | deadline |\n\
+         |---|---:|---:|---:|\n"
+    );
+    for (name, dsn) in &cases {
+        let measured = results_unchanged_with(dsn.as_deref()).await;
+        report.push_str(&format!(
+            "| {name} | {} | {} | {} ms |\n",
+            median(&measured.failing),
+            median(&measured.succeeding),
+            SENTRY_BUDGET.as_millis()
+        ));
     }
+    // The healthy endpoint really received the failures: the others were
+    // given real work to fail at.
+    assert!(
+        !healthy.events().is_empty(),
+        "the healthy Sentry got events"
+    );
+    eprintln!("{report}");
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/sentry-faults.md"),
+        report,
+    );
 }
