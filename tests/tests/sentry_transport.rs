@@ -232,9 +232,9 @@ async fn a_broken_sentry_changes_no_result_and_no_time_bound() {
         ("429 rate limited", Some(limiting.dsn())),
         ("500", Some(failing.dsn())),
     ];
-    let mut report = format!(
+    let mut report = String::from(
         "| Sentry endpoint | failing invocation, median ms | succeeding invocation, median ms | deadline |\n\
-         |---|---:|---:|---:|\n"
+         |---|---:|---:|---:|\n",
     );
     for (name, dsn) in &cases {
         let measured = results_unchanged_with(dsn.as_deref()).await;
