@@ -20,13 +20,14 @@ ARM64 := aarch64-unknown-linux-gnu
 TASKS := $(notdir $(wildcard tasks/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo up logs test lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
+.PHONY: help demo up logs test load lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
 
 help:
 	@echo "make demo   run the local workflow demo (no Docker, no AWS account)"
 	@echo "make up     keep the local stack running on 127.0.0.1:4566"
 	@echo "make logs ID=<correlation id>   every log line of one correlation ID"
 	@echo "make test   run every test (unit, runtime harness, Sentry transport, local stack)"
+	@echo "make load   many more concurrent workflows than make test runs (LOAD_EXECUTIONS=1000)"
 	@echo "make lint   rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make build  release arm64 Lambda artifacts (sam build, via cargo-lambda)"
 	@echo "make deploy sam deploy (guided the first time)"
@@ -57,6 +58,15 @@ logs:
 test: $(VENV_STAMP) system-deps
 	cargo build --workspace --bins --locked
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server cargo test --workspace --locked
+
+# The long load run: `make test` runs 200 concurrent workflows, this many
+# more; the report lands in target/load-report.md.
+LOAD_EXECUTIONS ?= 1000
+load: $(VENV_STAMP)
+	cargo build --workspace --bins --locked
+	LOAD_EXECUTIONS=$(LOAD_EXECUTIONS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
+	  cargo test --locked -p tests --test load -- --nocapture
+	@cat target/load-report.md
 
 lint: lint-rust lint-iac
 
