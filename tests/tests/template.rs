@@ -328,44 +328,192 @@ fn functions_are_built_by_cargo_lambda_from_one_workspace() {
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
 }
 
-#[test]
-fn no_wildcard_actions_in_any_policy() {
-    let text = std::fs::read_to_string(format!("{ROOT}/template.yaml")).unwrap_or_default();
-    let template = template();
-    let mut checked = 0;
-    fn walk(value: &Yaml, path: &str, checked: &mut usize, deny_ok: bool) {
+/// Actions AWS grants only on `Resource: "*"` (Step Functions log delivery:
+/// the CloudWatch Logs delivery APIs have no resource-level permissions).
+const STAR_RESOURCE_ONLY: &[&str] = &[
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+];
+
+/// SAM policy templates the template may use: each expands to named
+/// actions on the one resource it is given.
+const POLICY_TEMPLATES: &[&str] = &["LambdaInvokePolicy"];
+
+fn strings(value: &Yaml) -> Vec<&str> {
+    match value {
+        Yaml::String(s) => vec![s.as_str()],
+        Yaml::Sequence(items) => items.iter().filter_map(Yaml::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// The TLS-only bucket and queue policies deny every action on purpose, but
+/// only for requests without TLS.
+fn is_tls_only_deny(statement: &serde_norway::Mapping) -> bool {
+    statement.get("Effect").and_then(Yaml::as_str) == Some("Deny")
+        && statement
+            .get("Condition")
+            .and_then(|c| c.get("Bool"))
+            .and_then(|b| b.get("aws:SecureTransport"))
+            .and_then(Yaml::as_str)
+            == Some("false")
+}
+
+/// Every IAM finding in `resources`: wildcard or `NotAction` actions,
+/// `NotResource`, `Resource: "*"` on an Allow (unless every action only
+/// exists on `*`), `Principal: "*"` on an Allow, and managed policies or
+/// SAM policy templates not reviewed here.
+fn iam_findings(resources: &Yaml) -> (Vec<String>, usize) {
+    fn walk(value: &Yaml, path: &str, findings: &mut Vec<String>, actions: &mut usize) {
         match value {
             Yaml::Mapping(map) => {
-                let deny = map.get("Effect").and_then(Yaml::as_str) == Some("Deny");
-                if let Some(action) = map.get("Action") {
-                    let actions: Vec<&str> = match action {
-                        Yaml::String(s) => vec![s.as_str()],
-                        Yaml::Sequence(items) => items.iter().filter_map(Yaml::as_str).collect(),
-                        _ => vec![],
-                    };
-                    for a in actions {
-                        *checked += 1;
-                        // TLS-only Deny statements name every action on purpose.
-                        if !(deny || deny_ok) {
-                            assert!(!a.contains('*'), "{path}: wildcard action `{a}`");
+                if let Some(policies) = map.get("Policies").and_then(Yaml::as_sequence) {
+                    for policy in policies {
+                        match policy {
+                            Yaml::String(name) => {
+                                findings.push(format!("{path}: managed policy `{name}`"));
+                            }
+                            Yaml::Mapping(m) => {
+                                for key in m.keys().filter_map(Yaml::as_str) {
+                                    let known = key == "Version"
+                                        || key == "Statement"
+                                        || POLICY_TEMPLATES.contains(&key);
+                                    if !known {
+                                        findings.push(format!("{path}: policy template `{key}`"));
+                                    }
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
+                if map.contains_key("Effect") {
+                    let allow = map.get("Effect").and_then(Yaml::as_str) == Some("Allow");
+                    for key in ["NotAction", "NotResource", "NotPrincipal"] {
+                        if map.contains_key(key) {
+                            findings.push(format!("{path}: `{key}`"));
+                        }
+                    }
+                    let listed = map.get("Action").map(strings).unwrap_or_default();
+                    *actions += listed.len();
+                    for action in &listed {
+                        if (action.contains('*') || action.contains('?')) && !is_tls_only_deny(map)
+                        {
+                            findings.push(format!("{path}: wildcard action `{action}`"));
+                        }
+                    }
+                    let star_resource = map
+                        .get("Resource")
+                        .map(strings)
+                        .unwrap_or_default()
+                        .contains(&"*");
+                    if allow
+                        && star_resource
+                        && !listed.iter().all(|a| STAR_RESOURCE_ONLY.contains(a))
+                    {
+                        findings.push(format!("{path}: `Resource: \"*\"` for {listed:?}"));
+                    }
+                    let principal = map.get("Principal");
+                    let any_principal = principal.and_then(Yaml::as_str) == Some("*")
+                        || principal
+                            .and_then(|p| p.get("AWS"))
+                            .map(strings)
+                            .unwrap_or_default()
+                            .contains(&"*");
+                    if allow && any_principal {
+                        findings.push(format!("{path}: `Principal: \"*\"` on an Allow"));
+                    }
+                }
                 for (k, v) in map {
-                    walk(
-                        v,
-                        &format!("{path}.{}", k.as_str().unwrap_or("?")),
-                        checked,
-                        deny_ok,
-                    );
+                    let key = k.as_str().unwrap_or("?");
+                    walk(v, &format!("{path}.{key}"), findings, actions);
                 }
             }
-            Yaml::Sequence(items) => items.iter().for_each(|v| walk(v, path, checked, deny_ok)),
-            Yaml::Tagged(tagged) => walk(&tagged.value, path, checked, deny_ok),
+            Yaml::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| walk(v, &format!("{path}[{i}]"), findings, actions)),
+            Yaml::Tagged(tagged) => walk(&tagged.value, path, findings, actions),
             _ => {}
         }
     }
-    walk(&template["Resources"], "Resources", &mut checked, false);
-    assert!(checked > 10, "policies were found ({checked} actions)");
-    assert!(!text.contains("Action: \"*\""));
+    let mut findings = Vec::new();
+    let mut actions = 0;
+    walk(resources, "Resources", &mut findings, &mut actions);
+    (findings, actions)
+}
+
+#[test]
+fn iam_review_finds_nothing_in_the_template() {
+    let template = template();
+    let (findings, actions) = iam_findings(&template["Resources"]);
+    assert!(actions > 10, "policies were found ({actions} actions)");
+    assert!(findings.is_empty(), "IAM findings: {findings:#?}");
+}
+
+#[test]
+fn iam_review_catches_what_it_must() {
+    let planted: Yaml = serde_norway::from_str(
+        r#"
+Fn:
+  Type: AWS::Serverless::Function
+  Properties:
+    Policies:
+      - AdministratorAccess
+      - S3FullAccessPolicy: {BucketName: b}
+      - Statement:
+          - {Effect: Allow, Action: "s3:*", Resource: "arn:aws:s3:::b/*"}
+          - {Effect: Allow, Action: "*", Resource: "arn:aws:s3:::b/*"}
+          - {Effect: Allow, Action: ["s3:GetObject", "s3:Get*"], Resource: "arn:aws:s3:::b/*"}
+          - {Effect: Allow, Action: "s3:GetObjec?", Resource: "arn:aws:s3:::b/*"}
+          - {Effect: Allow, NotAction: "iam:PassRole", Resource: "arn:aws:s3:::b/*"}
+          - {Effect: Allow, Action: "s3:GetObject", NotResource: "arn:aws:s3:::b/*"}
+          - {Effect: Deny, Action: "s3:*", Resource: "*"}
+          - {Effect: Allow, Action: "s3:GetObject", Resource: "*"}
+          - {Effect: Allow, Action: ["logs:CreateLogDelivery", "s3:PutObject"], Resource: "*"}
+Policy:
+  Type: AWS::S3::BucketPolicy
+  Properties:
+    PolicyDocument:
+      Statement:
+        - {Effect: Allow, Principal: "*", Action: "s3:GetObject", Resource: "arn:aws:s3:::b/*"}
+        - Effect: Deny
+          Principal: "*"
+          Action: "s3:*"
+          Resource: "*"
+          Condition: {Bool: {"aws:SecureTransport": "false"}}
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (findings, _) = iam_findings(&planted);
+    let expected = [
+        "managed policy `AdministratorAccess`",
+        "policy template `S3FullAccessPolicy`",
+        "wildcard action `s3:*`",
+        "wildcard action `*`",
+        "wildcard action `s3:Get*`",
+        "wildcard action `s3:GetObjec?`",
+        "`NotAction`",
+        "`NotResource`",
+        "`Resource: \"*\"` for [\"s3:GetObject\"]",
+        "`Resource: \"*\"` for [\"logs:CreateLogDelivery\", \"s3:PutObject\"]",
+        "`Principal: \"*\"` on an Allow",
+    ];
+    for what in expected {
+        assert!(
+            findings.iter().any(|f| f.ends_with(what)),
+            "not caught: {what}; found {findings:#?}"
+        );
+    }
+    // The planted Deny `s3:*` without the TLS condition is a finding; the
+    // TLS-only one is not.
+    let denies = findings.iter().filter(|f| f.ends_with("`s3:*`")).count();
+    assert_eq!(denies, 2, "{findings:#?}");
+    assert_eq!(findings.len(), expected.len() + 1, "{findings:#?}");
 }
