@@ -3,6 +3,7 @@
 //! explicitly allowed), and the connection goes to the address that was
 //! checked, so a DNS answer cannot change between check and use.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use common::TaskError;
@@ -30,7 +31,32 @@ fn invalid(reason: impl std::fmt::Display) -> TaskError {
 /// unspecified, multicast and other special addresses unless listed in
 /// `BACKUP_ALLOWED_ADDRESSES`.
 pub async fn vet(raw: &str, config: &Config) -> Result<Vetted, TaskError> {
-    let url = Url::parse(raw).map_err(|_| invalid("not a URL"))?;
+    vet_with(raw, config, |host, port| async move {
+        tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map(Iterator::collect)
+    })
+    .await
+}
+
+/// [`vet`] with the name resolution passed in, so the checks on what a name
+/// resolves to can be tested with any answer.
+async fn vet_with<F, Fut>(raw: &str, config: &Config, resolve: F) -> Result<Vetted, TaskError>
+where
+    F: FnOnce(String, u16) -> Fut,
+    Fut: Future<Output = std::io::Result<Vec<SocketAddr>>>,
+{
+    let mut url = Url::parse(raw).map_err(|_| invalid("not a URL"))?;
+    // `name.` and `name` are one host to DNS: one allowlist entry, and the
+    // URL must carry the same spelling the connection is pinned to below.
+    if let Some(bare) = url
+        .host_str()
+        .and_then(|h| h.strip_suffix('.'))
+        .map(str::to_owned)
+    {
+        url.set_host(Some(&bare))
+            .map_err(|_| invalid("not a valid host"))?;
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("only http and https"));
     }
@@ -53,10 +79,9 @@ pub async fn vet(raw: &str, config: &Config) -> Result<Vetted, TaskError> {
     if !allowed {
         return Err(invalid("host not in BACKUP_EXPORT_HOSTS"));
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let addrs: Vec<SocketAddr> = resolve(host.clone(), port)
         .await
-        .map_err(|e| TaskError::retryable(format!("source.url: resolving the host failed: {e}")))?
-        .collect();
+        .map_err(|e| TaskError::retryable(format!("source.url: resolving the host failed: {e}")))?;
     let first = *addrs
         .first()
         .ok_or_else(|| TaskError::retryable("source.url: the host has no address"))?;
@@ -185,5 +210,129 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(vetted.addr.to_string(), "127.0.0.1:8080");
+    }
+
+    /// A resolver that answers every name with `answer`.
+    fn resolving_to(
+        answer: &'static [&'static str],
+    ) -> impl FnOnce(String, u16) -> std::future::Ready<std::io::Result<Vec<SocketAddr>>> {
+        move |_, port| {
+            std::future::ready(Ok(answer
+                .iter()
+                .map(|ip| SocketAddr::new(ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}")), port))
+                .collect()))
+        }
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_internal_addresses_are_refused() {
+        let c = config("exports.example.com", "");
+        let url = "https://exports.example.com/billing.ndjson";
+        for answer in [
+            &["169.254.169.254"][..],
+            &["10.0.0.7"],
+            &["127.0.0.1"],
+            &["fd00:ec2::254"],
+            &["fe80::1"],
+            &["::ffff:169.254.169.254"],
+            &["::ffff:10.0.0.1"],
+            &["100.100.100.200"],
+            // One public and one internal answer: a rebinding attempt.
+            &["93.184.216.34", "169.254.169.254"],
+            &["2606:4700:4700::1111", "::1"],
+        ] {
+            match vet_with(url, &c, resolving_to(answer)).await {
+                Err(TaskError::InvalidInput(m)) => assert!(m.contains("non-public"), "{m}"),
+                other => panic!("{answer:?}: {other:?}"),
+            }
+        }
+        let vetted = vet_with(url, &c, resolving_to(&["93.184.216.34"]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(vetted.addr.to_string(), "93.184.216.34:443");
+        assert_eq!(vetted.host, "exports.example.com");
+        // The connection is pinned to the checked address by host name: the
+        // URL must spell the host exactly so, trailing dot or not.
+        let dotted = vet_with(
+            "https://exports.example.com./x",
+            &c,
+            resolving_to(&["93.184.216.34"]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dotted.url.host_str(), Some(dotted.host.as_str()));
+
+        let failing = |_: String, _: u16| {
+            std::future::ready(Err::<Vec<SocketAddr>, _>(std::io::Error::other(
+                "no such host",
+            )))
+        };
+        assert!(matches!(
+            vet_with(url, &c, failing).await,
+            Err(TaskError::Retryable(_))
+        ));
+        let empty = resolving_to(&[]);
+        assert!(matches!(
+            vet_with(url, &c, empty).await,
+            Err(TaskError::Retryable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn other_spellings_of_the_metadata_address_are_refused() {
+        // Even allowlisted as written, every spelling normalises to an
+        // internal address and is refused; none is ever connected to.
+        let spellings = [
+            "http://2852039166/",
+            "http://0xa9fea9fe/",
+            "http://0xA9.0xFE.0xA9.0xFE/",
+            "http://0251.0376.0251.0376/",
+            "http://169.254.43518/",
+            "http://169.254.169.254./",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[0:0:0:0:0:ffff:a9fe:a9fe]/",
+            "http://[fd00:ec2::254]/",
+            "http://[::1]/",
+            "http://0/",
+            "http://127.1/",
+            "http://LOCALHOST/",
+            "http://localhost./",
+        ];
+        let hosts: Vec<String> = spellings
+            .iter()
+            .map(|u| {
+                let host = u.trim_start_matches("http://").trim_end_matches('/');
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            })
+            .collect();
+        let c = config(&hosts.join(","), "");
+        for url in spellings {
+            let refused = vet(url, &c).await;
+            assert!(
+                matches!(&refused, Err(TaskError::InvalidInput(m))
+                    if m.contains("non-public") || m.contains("not in BACKUP_EXPORT_HOSTS")),
+                "{url}: {refused:?}"
+            );
+        }
+        // The allowlist compares the normalised host: listing the numeric
+        // spelling does not let the metadata address through either.
+        let numeric = config("2852039166", "");
+        assert!(matches!(
+            vet("http://2852039166/", &numeric).await,
+            Err(TaskError::InvalidInput(_))
+        ));
+        // A zone id is not a host the URL parser accepts.
+        assert!(vet("http://[fe80::1%25eth0]/", &c).await.is_err());
+        // A name that embeds the address must resolve like any other name;
+        // here nothing resolves, and a failed lookup is never a pass.
+        let embedded = config("169.254.169.254.nip.io", "");
+        assert!(
+            vet("http://169.254.169.254.nip.io/", &embedded)
+                .await
+                .is_err()
+        );
     }
 }

@@ -43,6 +43,8 @@ pub async fn stream_to_s3(
         // Redirects could lead anywhere, 169.254.169.254 included.
         .redirect(reqwest::redirect::Policy::none())
         .resolve(&source.host, source.addr)
+        // A proxy would do its own name resolution, past the address check.
+        .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(config.export_timeout)
         .build()
