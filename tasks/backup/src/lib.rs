@@ -52,9 +52,37 @@ pub struct Output {
 
 /// Where a source object goes: `{run key}data/{key without the prefix}`.
 /// Data lives under `data/` so no source key can collide with the manifest.
+///
+/// Source keys are whatever the source bucket holds, not validated input:
+/// empty, `.` and `..` segments, `%` and control characters are
+/// percent-encoded, so no backup key climbs out of its run when a restore
+/// tool maps keys to paths, and distinct source keys stay distinct.
 pub fn data_key(run_key: &str, prefix: &str, source_key: &str) -> String {
     let relative = source_key.strip_prefix(prefix).unwrap_or(source_key);
-    format!("{run_key}data/{relative}")
+    let segments: Vec<String> = relative
+        .split('/')
+        .map(|segment| match segment {
+            // `/` itself cannot be in a segment: it marks an empty one.
+            "" => "%2F".to_owned(),
+            "." => "%2E".to_owned(),
+            ".." => "%2E%2E".to_owned(),
+            _ => segment
+                .chars()
+                .map(|c| {
+                    if c == '%' || c.is_control() {
+                        let mut utf8 = [0u8; 4];
+                        c.encode_utf8(&mut utf8)
+                            .bytes()
+                            .map(|b| format!("%{b:02X}"))
+                            .collect()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    format!("{run_key}data/{}", segments.join("/"))
 }
 
 /// Aborts a multipart upload, best effort: the bucket's lifecycle rule
@@ -302,7 +330,7 @@ async fn verify_s3_run_since(
         count += 1;
         bytes += copy.size;
         objects.push(
-            json!({"key": dest, "size": copy.size, "etag": copy.etag, "source_etag": source.etag}),
+            json!({"key": dest, "source_key": source.key, "size": copy.size, "etag": copy.etag, "source_etag": source.etag}),
         );
     }
     let source_bytes: u64 = sources.iter().map(|s| s.size).sum();
@@ -339,4 +367,77 @@ async fn write_manifest(
         .await
         .map_err(|e| TaskError::from(e).context("writing the manifest"))?;
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = "backups/crm/2026-11-24/";
+
+    #[test]
+    fn data_keys_stay_inside_their_run() {
+        for (source, expected) in [
+            ("daily/a.json", "data/a.json"),
+            ("daily/sub/b.json", "data/sub/b.json"),
+            (
+                "daily/../../manifest.json",
+                "data/%2E%2E/%2E%2E/manifest.json",
+            ),
+            ("daily/./x", "data/%2E/x"),
+            ("daily//x", "data/%2F/x"),
+            ("daily/", "data/%2F"),
+            ("daily/a\u{0}b\nc", "data/a%00b%0Ac"),
+            ("daily/100%.csv", "data/100%25.csv"),
+            ("daily/Łódź.csv", "data/Łódź.csv"),
+            ("daily/..hidden", "data/..hidden"),
+        ] {
+            assert_eq!(
+                data_key(RUN, "daily/", source),
+                format!("{RUN}{expected}"),
+                "{source:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_source_keys_never_escape_or_collide() {
+        let hostile = [
+            "..",
+            ".",
+            "",
+            "/",
+            "//",
+            "../x",
+            "x/..",
+            "./x",
+            "a/../../b",
+            "%2E%2E",
+            "%00",
+            "\u{0}",
+            "\u{7f}",
+            "a\rb",
+            "/leading",
+            "trailing/",
+            "a//b",
+            "manifest.json",
+        ];
+        let mut seen = std::collections::BTreeMap::new();
+        for source in hostile {
+            let key = data_key(RUN, "", source);
+            let rest = key
+                .strip_prefix(&format!("{RUN}data/"))
+                .unwrap_or_else(|| panic!("{key} is outside the run's data/"));
+            for segment in rest.split('/') {
+                assert!(
+                    !matches!(segment, "" | "." | ".."),
+                    "{source:?} → {key}: segment {segment:?}"
+                );
+            }
+            assert!(!key.chars().any(char::is_control), "{source:?} → {key:?}");
+            if let Some(other) = seen.insert(key.clone(), source) {
+                panic!("{other:?} and {source:?} both map to {key}");
+            }
+        }
+    }
 }
