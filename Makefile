@@ -55,9 +55,15 @@ logs:
 	$(DEVSTACK) logs "$(ID)" $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
 # End-to-end tests run the task binaries as processes, so build them first.
+# Every line the tasks log during the suite is kept in $(SUITE_LOGS) and
+# scanned afterwards for e-mail addresses, tax ids and the Sentry DSN.
+SUITE_LOGS := $(CURDIR)/target/suite-logs
 test: $(VENV_STAMP) system-deps
 	cargo build --workspace --bins --locked
-	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server cargo test --workspace --locked
+	rm -rf $(SUITE_LOGS)
+	SUITE_LOG_DIR=$(SUITE_LOGS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
+	  cargo test --workspace --locked
+	target/debug/scan-logs $(SUITE_LOGS) events
 
 # The long load run: `make test` runs 200 concurrent workflows, this many
 # more; the report lands in target/load-report.md.

@@ -10,11 +10,14 @@
 //!   project's or a fixture template, its log lines checked when it stops.
 //! - [`process::TaskProcess`]: a task binary run as a child process, its
 //!   stdout captured line by line.
+//! - [`log_scan`]: keeps every line the suite's tasks log and scans them for
+//!   personal data and secrets (`make test` runs the `scan-logs` binary).
 
 pub mod binaries;
 pub mod export_server;
 pub mod fixture;
 pub mod local_stack;
+pub mod log_scan;
 pub mod moto;
 pub mod process;
 pub mod runtime_api;

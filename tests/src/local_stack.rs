@@ -207,6 +207,7 @@ impl LocalStack {
         self.stack.stop().await;
         let lines = devstack::trail::read_local_lines(&log_dir)
             .unwrap_or_else(|e| panic!("reading {}: {e:#}", log_dir.display()));
+        crate::log_scan::archive("local-stack", lines.iter().map(String::as_str));
         let parsed = check_log_lines(&lines);
         let _ = std::fs::remove_dir_all(&self.state_dir);
         parsed

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 /// A running task process. Dropping it kills the process.
 #[derive(Debug)]
 pub struct TaskProcess {
+    program: String,
     child: Child,
     stdout: Option<JoinHandle<Vec<String>>>,
     stderr: Option<JoinHandle<Vec<String>>>,
@@ -50,7 +51,11 @@ impl TaskProcess {
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().map(read_lines);
         let stderr = child.stderr.take().map(read_lines);
+        let program = std::path::Path::new(program)
+            .file_name()
+            .map_or_else(|| program.to_owned(), |n| n.to_string_lossy().into_owned());
         Ok(Self {
+            program,
             child,
             stdout,
             stderr,
@@ -73,19 +78,35 @@ impl TaskProcess {
 
     /// Kills the process and returns everything it wrote.
     pub fn stop(mut self) -> Captured {
+        self.collect()
+    }
+
+    /// Kills the process, reads what it wrote and keeps a copy for the
+    /// suite's log scan.
+    fn collect(&mut self) -> Captured {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        Captured {
+        let captured = Captured {
             stdout: join(self.stdout.take()),
             stderr: join(self.stderr.take()),
-        }
+        };
+        crate::log_scan::archive(
+            &self.program,
+            captured
+                .stdout
+                .iter()
+                .chain(&captured.stderr)
+                .map(String::as_str),
+        );
+        captured
     }
 }
 
 impl Drop for TaskProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.stdout.is_some() || self.stderr.is_some() {
+            self.collect();
+        }
     }
 }
 
