@@ -517,3 +517,25 @@ Policy:
     assert_eq!(denies, 2, "{findings:#?}");
     assert_eq!(findings.len(), expected.len() + 1, "{findings:#?}");
 }
+
+#[test]
+fn every_checkov_skip_gives_its_reason() {
+    let template = template();
+    let mut skips = 0;
+    for (name, resource) in resources(&template) {
+        let Some(list) = resource["Metadata"]["checkov"]["skip"].as_sequence() else {
+            continue;
+        };
+        for skip in list {
+            skips += 1;
+            let id = skip["id"].as_str().unwrap_or_default();
+            let comment = skip["comment"].as_str().unwrap_or_default();
+            assert!(id.starts_with("CKV"), "{name}: a skip without a check id");
+            assert!(
+                comment.split_whitespace().count() >= 5,
+                "{name}: skip of {id} without a reason"
+            );
+        }
+    }
+    assert!(skips > 0, "the template's skips were found");
+}
