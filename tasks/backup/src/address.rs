@@ -11,15 +11,31 @@ use reqwest::Url;
 
 use crate::config::Config;
 
-/// A URL cleared for fetching, with the address to connect to.
+/// A URL cleared for fetching, with the address to connect to. Only
+/// [`vet`] makes one (the fields are private), so holding a `Vetted` means
+/// the checks ran on exactly this URL and address.
 #[derive(Debug, Clone)]
 pub struct Vetted {
-    /// The URL.
-    pub url: Url,
-    /// Its host name.
-    pub host: String,
+    url: Url,
+    host: String,
+    addr: SocketAddr,
+}
+
+impl Vetted {
+    /// The URL, as checked (a trailing dot of its host removed).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Its host as the URL spells it, lowercase, IPv6 without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// The checked address the connection must use.
-    pub addr: SocketAddr,
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
 }
 
 fn invalid(reason: impl std::fmt::Display) -> TaskError {
@@ -63,19 +79,25 @@ where
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("credentials in the URL are not allowed"));
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| invalid("no host"))?
+    // The allowlist is compared with the host as the URL parser normalised
+    // it (`http://2852039166/` is `169.254.169.254`, an IPv6 host is in its
+    // compressed form), never with the raw text: what is compared is what
+    // is resolved and connected to.
+    let listed = url.host_str().ok_or_else(|| invalid("no host"))?.to_owned();
+    let host = listed
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_ascii_lowercase();
     let port = url
         .port_or_known_default()
         .ok_or_else(|| invalid("no port"))?;
+    // `listed` keeps an IPv6 host's brackets, so an entry `::1:8080` (an
+    // address in its own right) is never read as `[::1]:8080`, nor the
+    // other way round.
     let allowed = config
         .export_hosts
         .iter()
-        .any(|h| *h == host || *h == format!("{host}:{port}"));
+        .any(|h| *h == listed || *h == format!("{listed}:{port}"));
     if !allowed {
         return Err(invalid("host not in BACKUP_EXPORT_HOSTS"));
     }
@@ -278,61 +300,160 @@ mod tests {
         ));
     }
 
+    /// A resolver that answers IP literals with themselves and names with
+    /// `names`, as a real one would, without touching the network.
+    fn literal_or(
+        names: &'static [&'static str],
+    ) -> impl FnOnce(String, u16) -> std::future::Ready<std::io::Result<Vec<SocketAddr>>> {
+        move |host, port| match host.parse::<IpAddr>() {
+            Ok(ip) => std::future::ready(Ok(vec![SocketAddr::new(ip, port)])),
+            Err(_) => resolving_to(names)(host, port),
+        }
+    }
+
+    /// Every way of writing the metadata address (and loopback) a URL
+    /// parser accepts.
+    const SPELLINGS: &[&str] = &[
+        "http://2852039166/",
+        "http://0xa9fea9fe/",
+        "http://0xA9.0xFE.0xA9.0xFE/",
+        "http://0251.0376.0251.0376/",
+        "http://169.254.43518/",
+        "http://169.0xfe.43518/",
+        "http://169.254.169.254./",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://[0:0:0:0:0:ffff:a9fe:a9fe]/",
+        "http://[::FFFF:A9FE:A9FE]/",
+        "http://[fd00:ec2::254]/",
+        "http://[FD00:EC2:0:0:0:0:0:254]/",
+        "http://[::1]/",
+        "http://[::]/",
+        "http://0/",
+        "http://127.1/",
+        "http://LOCALHOST/",
+        "http://localhost./",
+        "http://LocalHost.:80/",
+        "https://169.254.169.254:443/",
+    ];
+
     #[tokio::test]
     async fn other_spellings_of_the_metadata_address_are_refused() {
-        // Even allowlisted as written, every spelling normalises to an
-        // internal address and is refused; none is ever connected to.
-        let spellings = [
-            "http://2852039166/",
-            "http://0xa9fea9fe/",
-            "http://0xA9.0xFE.0xA9.0xFE/",
-            "http://0251.0376.0251.0376/",
-            "http://169.254.43518/",
-            "http://169.254.169.254./",
-            "http://[::ffff:169.254.169.254]/",
-            "http://[::ffff:a9fe:a9fe]/",
-            "http://[0:0:0:0:0:ffff:a9fe:a9fe]/",
-            "http://[fd00:ec2::254]/",
-            "http://[::1]/",
-            "http://0/",
-            "http://127.1/",
-            "http://LOCALHOST/",
-            "http://localhost./",
-        ];
-        let hosts: Vec<String> = spellings
-            .iter()
-            .map(|u| {
-                let host = u.trim_start_matches("http://").trim_end_matches('/');
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned()
-            })
-            .collect();
-        let c = config(&hosts.join(","), "");
-        for url in spellings {
-            let refused = vet(url, &c).await;
+        // Allowlisted in the form the URL parser normalises them to, every
+        // spelling passes the allowlist and must be refused for its address.
+        let normalised = config(
+            "169.254.169.254, [::ffff:a9fe:a9fe], [fd00:ec2::254], [::1], [::], 0.0.0.0, \
+             127.0.0.1, localhost",
+            "",
+        );
+        for url in SPELLINGS {
+            let refused = vet_with(url, &normalised, literal_or(&["127.0.0.1"])).await;
             assert!(
-                matches!(&refused, Err(TaskError::InvalidInput(m))
-                    if m.contains("non-public") || m.contains("not in BACKUP_EXPORT_HOSTS")),
+                matches!(&refused, Err(TaskError::InvalidInput(m)) if m.contains("non-public")),
+                "{url}: {refused:?}"
+            );
+            // And the same through the real resolver (IP literals and
+            // `localhost` resolve without a network).
+            let refused = vet(url, &normalised).await;
+            assert!(
+                matches!(&refused, Err(TaskError::InvalidInput(m)) if m.contains("non-public")),
                 "{url}: {refused:?}"
             );
         }
-        // The allowlist compares the normalised host: listing the numeric
-        // spelling does not let the metadata address through either.
-        let numeric = config("2852039166", "");
+        // Allowlisted as written, no spelling matches: the allowlist is
+        // compared with the normalised host, never with the raw text, so an
+        // entry `2852039166` cannot smuggle the metadata address in.
+        let as_written = config(
+            "2852039166, 0xa9fea9fe, 0xa9.0xfe.0xa9.0xfe, ::ffff:169.254.169.254, \
+             [::ffff:169.254.169.254], [0:0:0:0:0:ffff:a9fe:a9fe]",
+            "",
+        );
+        for url in [
+            "http://2852039166/",
+            "http://0xa9fea9fe/",
+            "http://0xA9.0xFE.0xA9.0xFE/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[0:0:0:0:0:ffff:a9fe:a9fe]/",
+        ] {
+            let refused = vet_with(url, &as_written, literal_or(&[])).await;
+            assert!(
+                matches!(&refused, Err(TaskError::InvalidInput(m))
+                    if m.contains("not in BACKUP_EXPORT_HOSTS")),
+                "{url}: {refused:?}"
+            );
+        }
+        // Even with the metadata address explicitly allowed as an address,
+        // an unlisted spelling of it is still not an allowlisted host.
+        let numeric = config("2852039166", "169.254.169.254");
         assert!(matches!(
             vet("http://2852039166/", &numeric).await,
-            Err(TaskError::InvalidInput(_))
+            Err(TaskError::InvalidInput(m)) if m.contains("not in BACKUP_EXPORT_HOSTS")
         ));
-        // A zone id is not a host the URL parser accepts.
-        assert!(vet("http://[fe80::1%25eth0]/", &c).await.is_err());
-        // A name that embeds the address must resolve like any other name;
-        // here nothing resolves, and a failed lookup is never a pass.
-        let embedded = config("169.254.169.254.nip.io", "");
-        assert!(
-            vet("http://169.254.169.254.nip.io/", &embedded)
-                .await
-                .is_err()
-        );
+        // IPv6 zone ids are not something the URL parser accepts, in any
+        // encoding.
+        for url in [
+            "http://[fe80::1%25eth0]/",
+            "http://[fe80::1%eth0]/",
+            "http://[fe80::a9fe:a9fe%251]/",
+        ] {
+            assert!(
+                matches!(vet(url, &normalised).await, Err(TaskError::InvalidInput(m)) if m.contains("not a URL")),
+                "{url}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn names_that_embed_an_address_are_resolved_like_any_name() {
+        // `169.254.169.254.nip.io` answers with the address it embeds: it is
+        // a name like any other, resolved and refused for what it resolves to.
+        let c = config("169.254.169.254.nip.io, a9fea9fe.nip.io", "");
+        for url in [
+            "http://169.254.169.254.nip.io/",
+            "http://169.254.169.254.NIP.IO./latest",
+            "http://a9fea9fe.nip.io/",
+        ] {
+            let refused = vet_with(url, &c, resolving_to(&["169.254.169.254"])).await;
+            assert!(
+                matches!(&refused, Err(TaskError::InvalidInput(m)) if m.contains("non-public")),
+                "{url}: {refused:?}"
+            );
+            // Here (no network) the real lookup fails: retryable, never a pass.
+            let real = vet(url, &c).await;
+            assert!(
+                matches!(
+                    &real,
+                    Err(TaskError::Retryable(_) | TaskError::InvalidInput(_))
+                ),
+                "{url}: {real:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn ipv6_allowlist_entries_are_bracketed() {
+        let c = config("[::1]:8080, ::1:9090", "::1, ::1:9090");
+        let pinned = vet_with("http://[::1]:8080/x", &c, literal_or(&[]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pinned.addr().to_string(), "[::1]:8080");
+        assert_eq!(pinned.host(), "::1");
+        for url in [
+            // `[::1]:8080` allows port 8080 only.
+            "http://[::1]:8081/x",
+            "http://[::1]/x",
+            // `::1:9090` is not read as `[::1]:9090`, nor as the address
+            // `::1:9090` on any port.
+            "http://[::1]:9090/x",
+            "http://[::1:9090]/x",
+        ] {
+            assert!(
+                matches!(
+                    vet_with(url, &c, literal_or(&[])).await,
+                    Err(TaskError::InvalidInput(m)) if m.contains("not in BACKUP_EXPORT_HOSTS")
+                ),
+                "{url}"
+            );
+        }
     }
 }

@@ -42,7 +42,7 @@ pub async fn stream_to_s3(
     let client = reqwest::Client::builder()
         // Redirects could lead anywhere, 169.254.169.254 included.
         .redirect(reqwest::redirect::Policy::none())
-        .resolve(&source.host, source.addr)
+        .resolve(source.host(), source.addr())
         // A proxy would do its own name resolution, past the address check.
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))
@@ -50,7 +50,7 @@ pub async fn stream_to_s3(
         .build()
         .map_err(|e| TaskError::failed(format!("building the HTTP client: {e}")))?;
     let mut response = client
-        .get(source.url.clone())
+        .get(source.url().clone())
         .send()
         .await
         .map_err(|e| TaskError::retryable(format!("export request failed: {}", plain(&e))))?;

@@ -256,7 +256,7 @@ pub async fn handle(
                 "run_key": run_key,
                 "run_date": run_date,
                 "correlation_id": ctx.correlation_id(),
-                "source": {"type": "http", "host": vetted.host, "path": vetted.url.path()},
+                "source": {"type": "http", "host": vetted.host(), "path": vetted.url().path()},
                 "started_at": started_at,
                 "finished_at": now(),
                 "invocations": invocations,
