@@ -170,3 +170,154 @@ impl BackupRequest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn config() -> Config {
+        Config::from_lookup(|k| match k {
+            "BACKUP_BUCKET" => Some("backups".into()),
+            "BACKUP_SOURCE_BUCKETS" => Some("crm-exports".into()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn validate(input: Value) -> Result<Validated, TaskError> {
+        serde_json::from_value::<BackupRequest>(input)
+            .map_err(|e| TaskError::invalid_input(e.to_string()))?
+            .validate(&config())
+    }
+
+    fn s3(name: &str, run_date: &str) -> Value {
+        json!({"name": name, "run_date": run_date,
+               "source": {"type": "s3", "bucket": "crm-exports", "prefix": "daily/"}})
+    }
+
+    fn http(file_name: &str) -> Value {
+        json!({"name": "crm", "run_date": "2026-11-24",
+               "source": {"type": "http", "url": "https://exports.example.com/x",
+                          "file_name": file_name}})
+    }
+
+    /// Inputs that try to steer a key: traversal, absolute paths, encoded
+    /// dots, control characters, NUL, look-alikes, overlong and empty.
+    const HOSTILE: &[&str] = &[
+        "",
+        ".",
+        "..",
+        "../x",
+        "x/../..",
+        "/x",
+        "x/",
+        "a/b",
+        "%2e%2e",
+        "%2F",
+        "..%2f",
+        "a\u{0}b",
+        "a\nb",
+        "a\rb",
+        "a\tb",
+        "a\u{7f}",
+        "a\u{85}",
+        "a\\b",
+        "．．",
+        "∕x",
+        "ｃｒｍ",
+        "crm\u{200B}",
+        "crm\u{202E}",
+        "сrm", // Cyrillic с
+        " crm",
+        "crm ",
+        "a?b",
+        "a#b",
+        "a*b",
+        "a:b",
+    ];
+
+    fn refused(result: Result<Validated, TaskError>, field: &str, input: &str) {
+        match result {
+            Err(TaskError::InvalidInput(m)) => assert!(m.starts_with(field), "{input:?}: {m}"),
+            other => panic!("{input:?}: expected InvalidInput for {field}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        let long = "x".repeat(65);
+        for name in HOSTILE.iter().copied().chain([long.as_str(), "CRM", "a.b"]) {
+            refused(validate(s3(name, "2026-11-24")), "name", name);
+        }
+    }
+
+    #[test]
+    fn hostile_run_dates_are_refused() {
+        for date in HOSTILE.iter().copied().chain([
+            "2026-11-24/..",
+            "2026-11-24\n",
+            "2026-1-24",
+            "+2026-11-24",
+            "2026-11-24/",
+            "../2026-11-2",
+            "2026-02-30",
+            "２０２６-11-24",
+        ]) {
+            refused(validate(s3("crm", date)), "run_date", date);
+        }
+        let mut continued = s3("crm", "2026-11-24");
+        continued["run_date"] = Value::Null;
+        continued["continuation"] = json!({"run_date": "../../x", "after_key": "a",
+            "started_at": "2026-11-24T00:00:00Z", "copied": 0, "skipped": 0, "invocations": 1});
+        refused(validate(continued), "run_date", "continuation.run_date");
+    }
+
+    #[test]
+    fn hostile_file_names_are_refused() {
+        let long = "x".repeat(129);
+        for file in HOSTILE
+            .iter()
+            .copied()
+            .chain([long.as_str(), ".hidden", "..x"])
+        {
+            refused(validate(http(file)), "source.file_name", file);
+        }
+    }
+
+    #[test]
+    fn hostile_prefixes_are_refused() {
+        let long = "x".repeat(1025);
+        for prefix in ["a\u{0}", "a\n", "a\u{7f}", "a\u{85}", long.as_str()] {
+            let mut input = s3("crm", "2026-11-24");
+            input["source"]["prefix"] = json!(prefix);
+            refused(validate(input), "source.prefix", prefix);
+        }
+    }
+
+    #[test]
+    fn accepted_inputs_give_safe_keys() {
+        let longest = "z".repeat(64);
+        let long_file = format!("a{}", ".".repeat(127));
+        for (name, date, file) in [
+            ("crm", "2026-11-24", None),
+            ("crm-nightly_2", "2000-01-01", Some("export.ndjson")),
+            (longest.as_str(), "2999-12-31", Some(long_file.as_str())),
+            ("0", "2026-11-24", Some("a..b")),
+            ("_", "2026-11-24", Some("x.")),
+        ] {
+            let run = validate(s3(name, date)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let run_key = run.run_key();
+            assert_eq!(run_key, format!("backups/{name}/{date}/"));
+            crate::tests::assert_safe_key(&run_key, "backups/");
+            let export = crate::export_key(&run_key, file);
+            if let Some(file) = file {
+                validate(http(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            }
+            crate::tests::assert_safe_key(&export, &format!("{run_key}data/"));
+            assert_eq!(export.matches('/').count(), 4, "{export}");
+            let data = crate::data_key(&run_key, "daily/", "daily/a/../../b");
+            crate::tests::assert_safe_key(&data, &format!("{run_key}data/"));
+        }
+    }
+}
