@@ -132,3 +132,128 @@ pub async fn handle(
         already_existed: stored.already_existed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn order(order_id: &str, issue_date: &str) -> Result<order::Order, TaskError> {
+        let input: Value = json!({
+            "order_id": order_id,
+            "issue_date": issue_date,
+            "currency": "EUR",
+            "seller": {"name": "Acme GmbH", "email": "billing@acme.example"},
+            "buyer": {"name": "Zoë Müller", "email": "zoe@example.com"},
+            "lines": [{"description": "Widget", "quantity": "1", "unit_price": "1.00", "tax_rate": "0"}]
+        });
+        serde_json::from_value::<OrderInput>(input)
+            .map_err(|e| TaskError::invalid_input(e.to_string()))?
+            .validate()
+    }
+
+    /// What every invoice key must be.
+    fn assert_safe_key(key: &str) {
+        assert!(key.len() <= 1024, "{} bytes", key.len());
+        assert!(key.starts_with("invoices/"), "{key}");
+        assert!(key.ends_with(".pdf"), "{key}");
+        assert_eq!(key.matches('/').count(), 2, "{key}");
+        assert!(!key.contains("//"), "{key}");
+        assert!(!key.chars().any(char::is_control), "{key:?}");
+        for segment in key.split('/') {
+            assert!(!matches!(segment, "" | "." | ".."), "{key}: {segment:?}");
+        }
+        let file = key.rsplit('/').next().unwrap_or_default();
+        assert!(!file.starts_with('.'), "{key}");
+        assert!(
+            file.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')),
+            "{key}"
+        );
+    }
+
+    #[test]
+    fn hostile_order_ids_are_refused_at_validation() {
+        let long = "A".repeat(65);
+        let huge = "A".repeat(2000);
+        for id in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "x/../../y",
+            "/A-1001",
+            "A-1001/",
+            "a/b",
+            "%2e%2e",
+            "%2e%2e%2fx",
+            "..%2f",
+            "A\u{0}1001",
+            "A\n1001",
+            "A\r1001",
+            "A\t1001",
+            "A\u{7f}",
+            "A\u{85}",
+            "A\\1001",
+            "．．",
+            "∕x",
+            "Ａ-1001",
+            "А-1001", // Cyrillic А
+            "A-1001\u{200B}",
+            "A-1001\u{202E}",
+            " A-1001",
+            "A-1001 ",
+            "A?1001",
+            "A#1001",
+            "A:1001",
+            ".hidden",
+            "a..b",
+            long.as_str(),
+            huge.as_str(),
+        ] {
+            match order(id, "2026-11-24") {
+                Err(TaskError::InvalidInput(m)) => {
+                    assert!(m.starts_with("order_id"), "{id:?}: {m}")
+                }
+                other => panic!("{id:?}: expected InvalidInput, got {other:?}"),
+            }
+        }
+        for date in [
+            "../2026",
+            "2026-11-24/..",
+            "1999-12-31",
+            "3000-01-01",
+            "+2026-11-24",
+        ] {
+            assert!(
+                matches!(order("A-1001", date), Err(TaskError::InvalidInput(m)) if m.starts_with("issue_date")),
+                "{date}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepted_order_ids_give_safe_keys() {
+        let longest = format!("A{}", "-_.9".repeat(15) + "zzz");
+        for (id, date, key) in [
+            ("A-1001", "2026-11-24", "invoices/2026/A-1001.pdf"),
+            ("a_b.c", "2000-01-01", "invoices/2000/a_b.c.pdf"),
+            ("x.", "2999-12-31", "invoices/2999/x..pdf"),
+            ("0", "2026-02-28", "invoices/2026/0.pdf"),
+        ] {
+            let accepted = order(id, date).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(key_for(&accepted), key);
+            assert_safe_key(key);
+        }
+        assert_eq!(longest.len(), 64);
+        let longest = order(&longest, "2026-11-24").unwrap_or_else(|e| panic!("{e}"));
+        assert_safe_key(&key_for(&longest));
+        // Every ASCII character the validation lets into an id, too.
+        for c in (0u8..=127).map(char::from) {
+            let id = format!("A{c}1");
+            if let Ok(accepted) = order(&id, "2026-11-24") {
+                assert_safe_key(&key_for(&accepted));
+            }
+        }
+    }
+}
