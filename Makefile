@@ -58,7 +58,8 @@ logs:
 # Every line the tasks log during the suite is kept in $(SUITE_LOGS) and
 # scanned afterwards for e-mail addresses, tax ids and the Sentry DSN.
 SUITE_LOGS := $(CURDIR)/target/suite-logs
-test: $(VENV_STAMP) system-deps
+# The SAM venv: the IAM review also checks the roles SAM's transform creates.
+test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	cargo build --workspace --bins --locked
 	rm -rf $(SUITE_LOGS)
 	SUITE_LOG_DIR=$(SUITE_LOGS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `BACKUP_BUCKET` | required | destination bucket |
 //! | `BACKUP_SOURCE_BUCKETS` | empty | comma-separated buckets S3 sources may name |
-//! | `BACKUP_EXPORT_HOSTS` | empty | comma-separated `host` or `host:port` HTTP sources may name |
+//! | `BACKUP_EXPORT_HOSTS` | empty | comma-separated `host` or `host:port` HTTP sources may name (IPv6 in brackets: `[2001:db8::1]:8443`) |
 //! | `BACKUP_ALLOWED_ADDRESSES` | empty | IPs an export host may resolve to although they are loopback, private or link-local (tests: `127.0.0.1`) |
 //! | `BACKUP_COPY_CONCURRENCY` | `8` | server-side copies in flight |
 //! | `BACKUP_MULTIPART_COPY_THRESHOLD` | `5368709120` (5 GiB) | objects larger than this (bytes) are copied with `UploadPartCopy` |
