@@ -19,6 +19,7 @@
 use serde_json::{Map, Value};
 
 use crate::TaskError;
+use crate::correlation::{self, Resolved};
 
 /// The keys an envelope may carry.
 pub const KEYS: [&str; 6] = [
@@ -85,7 +86,23 @@ pub fn parse(payload: Value) -> Result<Parsed, TaskError> {
     })
 }
 
-pub(crate) fn is_envelope(map: &Map<String, Value>) -> bool {
+/// Resolves a raw payload's correlation ID (see [`correlation::resolve`]):
+/// an envelope's `correlation_id` first, then the candidates inside its
+/// `input`; for a bare payload, the candidates inside the payload itself.
+/// Runs before [`parse`] so even a payload `parse` refuses is logged with a
+/// correlation ID. Public so the fuzz targets exercise exactly what the
+/// runtime does with a payload.
+pub fn resolve_correlation(payload: &Value) -> Resolved {
+    match payload.as_object() {
+        Some(map) if is_envelope(map) => correlation::resolve(
+            map.get("correlation_id").filter(|v| !v.is_null()),
+            map.get("input").unwrap_or(&Value::Null),
+        ),
+        _ => correlation::resolve(None, payload),
+    }
+}
+
+fn is_envelope(map: &Map<String, Value>) -> bool {
     map.contains_key("input") && map.keys().all(|k| KEYS.contains(&k.as_str()))
 }
 
@@ -159,6 +176,39 @@ mod tests {
             assert!(!parsed.is_envelope);
             assert_eq!(parsed.input, bare);
             assert_eq!(parsed.step, StepContext::default());
+        }
+    }
+
+    #[test]
+    fn correlation_comes_from_the_envelope_then_its_input() {
+        use crate::correlation::Source;
+        let apigw = json!({"requestContext": {"requestId": "req-1"},
+                           "headers": {"X-Correlation-Id": "web-1"}});
+        for (payload, id, source) in [
+            (
+                json!({"correlation_id": "env-1", "input": apigw.clone()}),
+                Some("env-1"),
+                Source::Envelope,
+            ),
+            (
+                json!({"correlation_id": null, "input": apigw.clone()}),
+                Some("web-1"),
+                Source::Header,
+            ),
+            (apigw.clone(), Some("web-1"), Source::Header),
+            // Not an envelope (an unknown key): its `correlation_id` is
+            // handler data, not an ID to trust.
+            (
+                json!({"correlation_id": "env-1", "input": {}, "x": 1}),
+                None,
+                Source::Generated,
+            ),
+        ] {
+            let r = resolve_correlation(&payload);
+            assert_eq!(r.source, source, "{payload}");
+            if let Some(id) = id {
+                assert_eq!(r.id.as_str(), id);
+            }
         }
     }
 

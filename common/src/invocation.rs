@@ -21,7 +21,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::context::TaskContext;
-use crate::correlation::{self, Resolved};
+use crate::correlation::Resolved;
 use crate::envelope::{self, StepContext};
 use crate::error::TaskError;
 use crate::guard;
@@ -64,7 +64,7 @@ where
         .unwrap_or(started)
         .max(started);
 
-    let resolved = resolve_correlation(&payload);
+    let resolved = envelope::resolve_correlation(&payload);
     let parsed = envelope::parse(payload);
     let step = parsed.as_ref().map(|p| p.step.clone()).unwrap_or_default();
 
@@ -140,16 +140,6 @@ fn injected_failure(retry_count: u32, attempts: u32) -> TaskError {
     TaskError::retryable(format!(
         "injected by TASK_TEST_FAIL_ATTEMPTS={attempts} (attempt with retry_count {retry_count})"
     ))
-}
-
-fn resolve_correlation(payload: &Value) -> Resolved {
-    match payload.as_object() {
-        Some(map) if envelope::is_envelope(map) => correlation::resolve(
-            map.get("correlation_id").filter(|v| !v.is_null()),
-            map.get("input").unwrap_or(&Value::Null),
-        ),
-        _ => correlation::resolve(None, payload),
-    }
 }
 
 /// The span every line of the invocation inherits its context fields from.
