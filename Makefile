@@ -20,7 +20,7 @@ ARM64 := aarch64-unknown-linux-gnu
 TASKS := $(notdir $(wildcard tasks/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo up logs test load lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
+.PHONY: help demo up logs test load fuzz lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
 
 help:
 	@echo "make demo   run the local workflow demo (no Docker, no AWS account)"
@@ -28,6 +28,7 @@ help:
 	@echo "make logs ID=<correlation id>   every log line of one correlation ID"
 	@echo "make test   run every test (unit, runtime harness, Sentry transport, local stack)"
 	@echo "make load   many more concurrent workflows than make test runs (LOAD_EXECUTIONS=1000)"
+	@echo "make fuzz   fuzz each target for FUZZ_SECONDS (600) on top of the committed corpus"
 	@echo "make lint   rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make build  release arm64 Lambda artifacts (sam build, via cargo-lambda)"
 	@echo "make deploy sam deploy (guided the first time)"
@@ -65,6 +66,12 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	SUITE_LOG_DIR=$(SUITE_LOGS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
 	  cargo test --workspace --locked
 	target/debug/scan-logs $(SUITE_LOGS) events
+	scripts/fuzz.sh smoke
+
+# The long fuzzing run (FUZZ_SECONDS per target); `make test` runs 20 s each.
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh long $(FUZZ_SECONDS)
 
 # The long load run: `make test` runs 200 concurrent workflows, this many
 # more; the report lands in target/load-report.md.
