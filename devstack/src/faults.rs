@@ -302,21 +302,9 @@ fn error_text(status: StatusCode, text: &str) -> Answer {
     answer
 }
 
-/// Headers that belong to one connection, not to the request.
+/// Connection headers, and `Host`: reqwest sets it for the upstream.
 fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "expect"
-            | "host"
-    )
+    crate::gateway::hop_by_hop(name) || name == "host"
 }
 
 /// Passes the request on, whole: buffering keeps a lost response exact (the

@@ -176,7 +176,7 @@ fn with_request_id(mut response: Response, request_id: &str) -> Response {
 }
 
 /// Headers that belong to one connection, not to the request.
-fn hop_by_hop(name: &HeaderName) -> bool {
+pub(crate) fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "connection"
