@@ -87,7 +87,9 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
     keys.push("other/not-included.json".to_owned());
     put_objects(&moto, keys).await;
 
-    // A short deadline: every invocation has about a second of work.
+    // A short deadline: every invocation has about two seconds of work
+    // (one second was too little for moto's listings on a loaded machine,
+    // leaving an invocation without progress).
     let (api, _process) = start(
         &moto,
         &[
@@ -104,7 +106,7 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
         let done = api
             .invoke(
                 envelope("backup-1", 0, s3_request(continuation.as_ref())),
-                Duration::from_millis(2000),
+                Duration::from_millis(3000),
             )
             .await;
         let out = done.response().clone();
