@@ -22,8 +22,9 @@ SECTIONS = [
      "to the bare echo's init (compare `echo-common` with `echo-bare`)."),
     ("warm.md", "2. Warm overhead",
      "Round trips through a local Runtime API loop, 5,000 invocations after "
-     "200 warm-up ones, logs to a sink (`/dev/null`). Goal: at most 50 µs "
-     "added end to end at p50."),
+     "200 warm-up ones, logs to a sink (`/dev/null`). All programs run at "
+     "once and take turns, one invocation each per round, so the machine's "
+     "drift hits them alike. Goal: at most 50 µs added end to end at p50."),
     ("inprocess.md", "2b. In-process: `common` vs Powertools",
      "criterion (`common/benches/invocation.rs`) runs the whole pipeline "
      "in-process with its JSON lines going to a sink, beside the echo alone; "
