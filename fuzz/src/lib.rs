@@ -18,15 +18,10 @@ pub const MAX_DEPTH: usize = 512;
 /// longest is 2000 for invoice notes) without making every run slow.
 const MAX_TEXT: usize = 2100;
 
-/// Object keys worth hitting: every key an envelope, an API Gateway or
-/// EventBridge event, or an order may have.
-pub const KEYS: &[&str] = &[
-    "correlation_id",
-    "execution_id",
-    "state_name",
-    "retry_count",
-    "task_token",
-    "input",
+/// Object keys worth hitting besides the envelope's own
+/// ([`common::envelope::KEYS`]): those an API Gateway or EventBridge event,
+/// or an order, may have.
+const OTHER_KEYS: &[&str] = &[
     "requestContext",
     "requestId",
     "headers",
@@ -106,7 +101,12 @@ fn value_at(u: &mut Unstructured<'_>, depth: usize) -> Result<Value> {
 /// A known key most of the time, otherwise any text.
 pub fn key(u: &mut Unstructured<'_>) -> Result<String> {
     if u.ratio(3u8, 4u8)? {
-        Ok((*u.choose(KEYS)?).to_owned())
+        let envelope = &common::envelope::KEYS;
+        let i = u.choose_index(envelope.len() + OTHER_KEYS.len())?;
+        let known = envelope
+            .get(i)
+            .or_else(|| OTHER_KEYS.get(i - envelope.len()));
+        Ok(known.copied().unwrap_or_default().to_owned())
     } else {
         text(u)
     }
