@@ -209,6 +209,16 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Panics unless `result` is `InvalidInput` saying `why`; `what` names
+    /// the case in the message.
+    #[track_caller]
+    fn assert_invalid(result: &Result<Vetted, TaskError>, why: &str, what: &str) {
+        match result {
+            Err(TaskError::InvalidInput(m)) => assert!(m.contains(why), "{what}: {m}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn allowlist_and_addresses() {
         let c = config("localhost, 127.0.0.1:8080, 169.254.169.254", "");
@@ -222,10 +232,7 @@ mod tests {
             ("http://169.254.169.254/latest/meta-data/", "non-public"),
             ("not a url", "not a URL"),
         ] {
-            match vet(url, &c).await {
-                Err(TaskError::InvalidInput(m)) => assert!(m.contains(why), "{url}: {m}"),
-                other => panic!("{url}: {other:?}"),
-            }
+            assert_invalid(&vet(url, &c).await, why, url);
         }
         let allowed = config("127.0.0.1:8080", "127.0.0.1");
         let vetted = vet("http://127.0.0.1:8080/export", &allowed)
@@ -263,10 +270,8 @@ mod tests {
             &["93.184.216.34", "169.254.169.254"],
             &["2606:4700:4700::1111", "::1"],
         ] {
-            match vet_with(url, &c, resolving_to(answer)).await {
-                Err(TaskError::InvalidInput(m)) => assert!(m.contains("non-public"), "{m}"),
-                other => panic!("{answer:?}: {other:?}"),
-            }
+            let refused = vet_with(url, &c, resolving_to(answer)).await;
+            assert_invalid(&refused, "non-public", &format!("{answer:?}"));
         }
         let vetted = vet_with(url, &c, resolving_to(&["93.184.216.34"]))
             .await
@@ -348,17 +353,10 @@ mod tests {
         );
         for url in SPELLINGS {
             let refused = vet_with(url, &normalised, literal_or(&["127.0.0.1"])).await;
-            assert!(
-                matches!(&refused, Err(TaskError::InvalidInput(m)) if m.contains("non-public")),
-                "{url}: {refused:?}"
-            );
+            assert_invalid(&refused, "non-public", url);
             // And the same through the real resolver (IP literals and
             // `localhost` resolve without a network).
-            let refused = vet(url, &normalised).await;
-            assert!(
-                matches!(&refused, Err(TaskError::InvalidInput(m)) if m.contains("non-public")),
-                "{url}: {refused:?}"
-            );
+            assert_invalid(&vet(url, &normalised).await, "non-public", url);
         }
         // Allowlisted as written, no spelling matches: the allowlist is
         // compared with the normalised host, never with the raw text, so an
@@ -376,19 +374,13 @@ mod tests {
             "http://[0:0:0:0:0:ffff:a9fe:a9fe]/",
         ] {
             let refused = vet_with(url, &as_written, literal_or(&[])).await;
-            assert!(
-                matches!(&refused, Err(TaskError::InvalidInput(m))
-                    if m.contains("not in BACKUP_EXPORT_HOSTS")),
-                "{url}: {refused:?}"
-            );
+            assert_invalid(&refused, "not in BACKUP_EXPORT_HOSTS", url);
         }
         // Even with the metadata address explicitly allowed as an address,
         // an unlisted spelling of it is still not an allowlisted host.
         let numeric = config("2852039166", "169.254.169.254");
-        assert!(matches!(
-            vet("http://2852039166/", &numeric).await,
-            Err(TaskError::InvalidInput(m)) if m.contains("not in BACKUP_EXPORT_HOSTS")
-        ));
+        let url = "http://2852039166/";
+        assert_invalid(&vet(url, &numeric).await, "not in BACKUP_EXPORT_HOSTS", url);
         // IPv6 zone ids are not something the URL parser accepts, in any
         // encoding.
         for url in [
@@ -396,10 +388,7 @@ mod tests {
             "http://[fe80::1%eth0]/",
             "http://[fe80::a9fe:a9fe%251]/",
         ] {
-            assert!(
-                matches!(vet(url, &normalised).await, Err(TaskError::InvalidInput(m)) if m.contains("not a URL")),
-                "{url}"
-            );
+            assert_invalid(&vet(url, &normalised).await, "not a URL", url);
         }
     }
 
@@ -414,10 +403,7 @@ mod tests {
             "http://a9fea9fe.nip.io/",
         ] {
             let refused = vet_with(url, &c, resolving_to(&["169.254.169.254"])).await;
-            assert!(
-                matches!(&refused, Err(TaskError::InvalidInput(m)) if m.contains("non-public")),
-                "{url}: {refused:?}"
-            );
+            assert_invalid(&refused, "non-public", url);
             // Here (no network) the real lookup fails: retryable, never a pass.
             let real = vet(url, &c).await;
             assert!(
@@ -447,13 +433,8 @@ mod tests {
             "http://[::1]:9090/x",
             "http://[::1:9090]/x",
         ] {
-            assert!(
-                matches!(
-                    vet_with(url, &c, literal_or(&[])).await,
-                    Err(TaskError::InvalidInput(m)) if m.contains("not in BACKUP_EXPORT_HOSTS")
-                ),
-                "{url}"
-            );
+            let refused = vet_with(url, &c, literal_or(&[])).await;
+            assert_invalid(&refused, "not in BACKUP_EXPORT_HOSTS", url);
         }
     }
 }
