@@ -40,7 +40,8 @@ pub struct Builder {
     options: Options,
 }
 
-fn repo_root() -> PathBuf {
+/// The repository checkout this crate was built from.
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 

@@ -322,9 +322,13 @@ pub fn scan_dir(dir: &Path, rules: &Rules) -> std::io::Result<Scanned> {
 mod tests {
     use super::*;
 
-    fn rules() -> Rules {
-        Rules::with_events(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../events")))
-            .unwrap_or_else(|e| panic!("{e}"))
+    /// The rules for the committed sample inputs, read once per test binary.
+    fn rules() -> &'static Rules {
+        static RULES: std::sync::LazyLock<Rules> = std::sync::LazyLock::new(|| {
+            Rules::with_events(&crate::local_stack::repo_root().join("events"))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+        &RULES
     }
 
     fn rules_broken(line: &str) -> Vec<&'static str> {
@@ -333,7 +337,7 @@ mod tests {
 
     #[test]
     fn the_sample_inputs_give_known_values() {
-        let known = rules().known;
+        let known = &rules().known;
         for value in [
             "DE123456789",
             "T1234567890123",
@@ -444,7 +448,7 @@ mod tests {
             assert!(!found.is_empty(), "{line}");
             for f in found {
                 assert!(f.hint.chars().count() < 20, "{f:?}");
-                for secret in ["mueller", "456789", "456789abcdef"] {
+                for secret in ["mueller", "456789"] {
                     assert!(!f.hint.contains(secret), "{f:?}");
                 }
             }
@@ -459,7 +463,7 @@ mod tests {
         std::fs::write(dir.join("invoice-1-0.log"), "clean\nmail doe@example.com\n")
             .unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(nested.join("x.log"), "clean\n\n").unwrap_or_else(|e| panic!("{e}"));
-        let scanned = scan_dir(&dir, &rules()).unwrap_or_else(|e| panic!("{e}"));
+        let scanned = scan_dir(&dir, rules()).unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!((scanned.files, scanned.lines), (2, 4));
         assert_eq!(scanned.sources.get("invoice"), Some(&2));
