@@ -64,6 +64,7 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	cargo build --workspace --bins --locked
 	rm -rf $(SUITE_LOGS)
 	SUITE_LOG_DIR=$(SUITE_LOGS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
+	  SAM_PYTHON=$(CURDIR)/$(SAM_VENV)/bin/python \
 	  cargo test --workspace --locked
 	target/debug/scan-logs $(SUITE_LOGS) events
 	scripts/fuzz.sh smoke

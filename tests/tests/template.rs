@@ -425,6 +425,16 @@ const ACCEPTED: &[(&str, &str)] = &[(
      own log group needs an explicit role (or a permissions boundary) per function",
 )];
 
+/// Whether a list-or-string value lists `*`.
+fn has_star(value: Option<&Yaml>) -> bool {
+    value.map(strings).unwrap_or_default().contains(&"*")
+}
+
+/// Whether an action pattern matches more than one action.
+fn is_wildcard(action: &str) -> bool {
+    action.contains('*') || action.contains('?')
+}
+
 fn strings(value: &Yaml) -> Vec<&str> {
     match value {
         Yaml::String(s) => vec![s.as_str()],
@@ -476,26 +486,18 @@ impl IamReview {
         let listed = map.get("Action").map(strings).unwrap_or_default();
         self.actions += listed.len();
         for action in &listed {
-            if (action.contains('*') || action.contains('?')) && !is_tls_only_deny(map) {
+            if is_wildcard(action) && !is_tls_only_deny(map) {
                 self.finding(path, format_args!("wildcard action `{action}`"));
             }
         }
-        let star_resource = map
-            .get("Resource")
-            .map(strings)
-            .unwrap_or_default()
-            .contains(&"*");
+        let star_resource = has_star(map.get("Resource"));
         let only_on_star = |a: &&str| STAR_RESOURCE_ONLY.iter().any(|(only, _)| only == a);
         if allow && star_resource && !listed.iter().all(only_on_star) {
             self.finding(path, format_args!("`Resource: \"*\"` for {listed:?}"));
         }
         let principal = map.get("Principal");
         let any_principal = principal.and_then(Yaml::as_str) == Some("*")
-            || principal
-                .and_then(|p| p.get("AWS"))
-                .map(strings)
-                .unwrap_or_default()
-                .contains(&"*");
+            || has_star(principal.and_then(|p| p.get("AWS")));
         if allow && any_principal {
             self.finding(path, "`Principal: \"*\"` on an Allow");
         }
@@ -519,7 +521,7 @@ impl IamReview {
                             Some((_, actions)) => {
                                 self.actions += actions.len();
                                 for action in *actions {
-                                    if action.contains('*') || action.contains('?') {
+                                    if is_wildcard(action) {
                                         self.finding(
                                             path,
                                             format_args!("wildcard action `{action}` in {key}"),
@@ -570,10 +572,7 @@ impl IamReview {
                 }
                 // A function or state machine given a role by ARN: its
                 // permissions are outside the template and unreviewed.
-                if map
-                    .get("Role")
-                    .is_some_and(|r| matches!(r, Yaml::String(_)))
-                {
+                if map.get("Role").is_some_and(Yaml::is_string) {
                     self.finding(path, "a `Role` given as a literal ARN");
                 }
                 if map.contains_key("Effect") {
@@ -619,13 +618,11 @@ fn iam_review_finds_nothing_in_the_template() {
     );
 }
 
-/// The template as CloudFormation will see it, by the SAM transform of
-/// the SAM CLI's venv (`make lint-iac` creates it), or `None` without it.
+/// The template as CloudFormation will see it, by the SAM transform of the
+/// SAM CLI venv's python named by `SAM_PYTHON` (`make test` sets it and
+/// installs the venv), or `None` when a bare `cargo test` leaves it unset.
 fn sam_expanded_template() -> Option<Yaml> {
-    let python = format!("{ROOT}/.venv-sam/bin/python");
-    if !std::path::Path::new(&python).exists() {
-        return None;
-    }
+    let python = std::env::var("SAM_PYTHON").ok()?;
     // Local paths are what `sam build` uploads; the transform wants S3 URIs.
     // The managed-policy map is empty: the transform then looks nothing up.
     let script = r#"
@@ -661,20 +658,15 @@ print(json.dumps(transform(t, {}, NoLookups())))
 #[test]
 fn sam_expanded_roles_pass_the_review() {
     let Some(expanded) = sam_expanded_template() else {
-        eprintln!("skipped: no .venv-sam (make lint-iac creates it)");
+        eprintln!("skipped: SAM_PYTHON is not set (make test sets it)");
         return;
     };
-    let resources = &expanded["Resources"];
-    let roles = resources
-        .as_mapping()
-        .map(|m| {
-            m.values()
-                .filter(|r| r["Type"].as_str() == Some("AWS::IAM::Role"))
-                .count()
-        })
-        .unwrap_or_default();
+    let roles = resources(&expanded)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::IAM::Role"))
+        .count();
     assert!(roles >= 5, "the transform made the roles ({roles})");
-    let review = iam_review(resources);
+    let review = iam_review(&expanded["Resources"]);
     assert!(review.actions > 20, "{} actions", review.actions);
     let unaccepted: Vec<&String> = review
         .findings
