@@ -13,9 +13,12 @@ pub mod http_export;
 pub mod request;
 pub mod s3_copy;
 
+use std::fmt::Write as _;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use common::{TaskContext, TaskError};
+
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -71,39 +74,39 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// manifest records every `source_key` for the way back.
 pub fn data_key(run_key: &str, prefix: &str, source_key: &str) -> String {
     let relative = source_key.strip_prefix(prefix).unwrap_or(source_key);
-    let segments: Vec<String> = relative
-        .split('/')
-        .map(|segment| match segment {
+    // One buffer for the whole key: this runs for every listed object.
+    let mut escaped = String::with_capacity(relative.len());
+    for (i, segment) in relative.split('/').enumerate() {
+        if i > 0 {
+            escaped.push('/');
+        }
+        match segment {
             // `/` itself cannot be in a segment: it marks an empty one.
-            "" => "%2F".to_owned(),
-            "." => "%2E".to_owned(),
-            ".." => "%2E%2E".to_owned(),
-            _ => segment
-                .chars()
-                .map(|c| {
+            "" => escaped.push_str("%2F"),
+            "." => escaped.push_str("%2E"),
+            ".." => escaped.push_str("%2E%2E"),
+            _ => {
+                for c in segment.chars() {
                     if c == '%' || c == '\\' || c.is_control() {
                         let mut utf8 = [0u8; 4];
-                        c.encode_utf8(&mut utf8)
-                            .bytes()
-                            .map(|b| format!("%{b:02X}"))
-                            .collect()
+                        for b in c.encode_utf8(&mut utf8).bytes() {
+                            let _ = write!(escaped, "%{b:02X}");
+                        }
                     } else {
-                        c.to_string()
+                        escaped.push(c);
                     }
-                })
-                .collect(),
-        })
-        .collect();
-    let escaped = segments.join("/");
+                }
+            }
+        }
+    }
     let head = format!("{run_key}data/");
     if head.len() + escaped.len() <= MAX_KEY_BYTES {
         return format!("{head}{escaped}");
     }
     let digest = hex::encode(Sha256::digest(relative.as_bytes()));
     let tail = format!("%~{}", &digest[..32]);
-    let mut cut = MAX_KEY_BYTES
-        .saturating_sub(head.len() + tail.len())
-        .min(escaped.len());
+    // Shorter than `escaped`: only keys that do not fit get here.
+    let mut cut = MAX_KEY_BYTES.saturating_sub(head.len() + tail.len());
     while !escaped.is_char_boundary(cut) {
         cut -= 1;
     }
@@ -467,16 +470,9 @@ mod tests {
         let mut seen = std::collections::BTreeMap::new();
         for source in hostile {
             let key = data_key(RUN, "", source);
-            let rest = key
-                .strip_prefix(&format!("{RUN}data/"))
-                .unwrap_or_else(|| panic!("{key} is outside the run's data/"));
-            for segment in rest.split('/') {
-                assert!(
-                    !matches!(segment, "" | "." | ".."),
-                    "{source:?} → {key}: segment {segment:?}"
-                );
-            }
-            assert!(!key.chars().any(char::is_control), "{source:?} → {key:?}");
+            assert_safe_key(&key, &format!("{RUN}data/"));
+            // A trailing empty segment, which `assert_safe_key` allows.
+            assert!(!key.ends_with('/'), "{source:?} → {key}");
             if let Some(other) = seen.insert(key.clone(), source) {
                 panic!("{other:?} and {source:?} both map to {key}");
             }

@@ -126,7 +126,7 @@ impl BackupRequest {
                 if !config.source_buckets.contains(&bucket.to_ascii_lowercase()) {
                     return Err(invalid("source.bucket", "not in BACKUP_SOURCE_BUCKETS"));
                 }
-                if prefix.len() > 1024 || prefix.chars().any(char::is_control) {
+                if prefix.len() > crate::MAX_KEY_BYTES || prefix.chars().any(char::is_control) {
                     return Err(invalid(
                         "source.prefix",
                         "at most 1024 characters, no control characters",
