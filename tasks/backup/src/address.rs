@@ -17,7 +17,6 @@ use crate::config::Config;
 #[derive(Debug, Clone)]
 pub struct Vetted {
     url: Url,
-    host: String,
     addr: SocketAddr,
 }
 
@@ -27,9 +26,14 @@ impl Vetted {
         &self.url
     }
 
-    /// Its host as the URL spells it, lowercase, IPv6 without brackets.
+    /// Its host as the URL spells it (the parser lowercases http and https
+    /// hosts), IPv6 without brackets.
     pub fn host(&self) -> &str {
-        &self.host
+        self.url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
     }
 
     /// The checked address the connection must use.
@@ -84,10 +88,7 @@ where
     // compressed form), never with the raw text: what is compared is what
     // is resolved and connected to.
     let listed = url.host_str().ok_or_else(|| invalid("no host"))?.to_owned();
-    let host = listed
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
+    let host = listed.trim_start_matches('[').trim_end_matches(']');
     let port = url
         .port_or_known_default()
         .ok_or_else(|| invalid("no port"))?;
@@ -101,7 +102,7 @@ where
     if !allowed {
         return Err(invalid("host not in BACKUP_EXPORT_HOSTS"));
     }
-    let addrs: Vec<SocketAddr> = resolve(host.clone(), port)
+    let addrs: Vec<SocketAddr> = resolve(host.to_owned(), port)
         .await
         .map_err(|e| TaskError::retryable(format!("source.url: resolving the host failed: {e}")))?;
     let first = *addrs
@@ -117,11 +118,7 @@ where
             )));
         }
     }
-    Ok(Vetted {
-        url,
-        host,
-        addr: first,
-    })
+    Ok(Vetted { url, addr: first })
 }
 
 /// Whether `ip` is anything but a public unicast address.
@@ -277,7 +274,7 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(vetted.addr.to_string(), "93.184.216.34:443");
-        assert_eq!(vetted.host, "exports.example.com");
+        assert_eq!(vetted.host(), "exports.example.com");
         // The connection is pinned to the checked address by host name: the
         // URL must spell the host exactly so, trailing dot or not.
         let dotted = vet_with(
@@ -287,7 +284,7 @@ mod tests {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(dotted.url.host_str(), Some(dotted.host.as_str()));
+        assert_eq!(dotted.url().host_str(), Some("exports.example.com"));
 
         let failing = |_: String, _: u16| {
             std::future::ready(Err::<Vec<SocketAddr>, _>(std::io::Error::other(
