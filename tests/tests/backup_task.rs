@@ -133,6 +133,16 @@ async fn a_prefix_over_1000_objects_continues_across_invocations_and_a_rerun_cop
     let manifest = manifest(&moto, "backups/crm-nightly/2026-11-24/").await;
     assert_eq!(manifest["totals"]["objects"], 1050);
     assert_eq!(manifest["objects"].as_array().map(Vec::len), Some(1050));
+    // The way back from a backup key to the source key.
+    let entry = manifest["objects"]
+        .as_array()
+        .and_then(|objects| {
+            objects
+                .iter()
+                .find(|o| o["key"] == "backups/crm-nightly/2026-11-24/data/part-00042.json")
+        })
+        .unwrap_or_else(|| panic!("part-00042 is not in the manifest"));
+    assert_eq!(entry["source_key"], "daily/part-00042.json");
     assert_eq!(manifest["invocations"], invocations);
     assert_eq!(manifest["correlation_id"], "backup-1");
     let bytes: u64 = (0..1050)
