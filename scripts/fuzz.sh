@@ -8,7 +8,7 @@
 # git-ignored) so the committed seeds only change on purpose. Any panic,
 # timeout or memory-limit breach exits non-zero and leaves the input in
 # fuzz/artifacts/<target>/; reproduce it with
-#   RUSTC_BOOTSTRAP=1 cargo fuzz run -O <target> fuzz/artifacts/<target>/<file>
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a <target> fuzz/artifacts/<target>/<file>
 set -euo pipefail
 
 CARGO_FUZZ_VERSION=0.13.2
@@ -37,7 +37,7 @@ fi
 
 # One optimized build (release with debug assertions, so arithmetic
 # overflow panics) for all targets; the runs below reuse its binaries.
-cargo fuzz build -O
+cargo fuzz build -O -a
 host=$(rustc -vV | sed -n 's/^host: //p')
 bin_dir="$root/fuzz/target/$host/release"
 

@@ -103,10 +103,8 @@ pub fn key(u: &mut Unstructured<'_>) -> Result<String> {
     if u.ratio(3u8, 4u8)? {
         let envelope = &common::envelope::KEYS;
         let i = u.choose_index(envelope.len() + OTHER_KEYS.len())?;
-        let known = envelope
-            .get(i)
-            .or_else(|| OTHER_KEYS.get(i - envelope.len()));
-        Ok(known.copied().unwrap_or_default().to_owned())
+        let mut known = envelope.iter().chain(OTHER_KEYS);
+        Ok(known.nth(i).copied().unwrap_or_default().to_owned())
     } else {
         text(u)
     }
