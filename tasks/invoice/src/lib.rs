@@ -242,18 +242,23 @@ mod tests {
             ("0", "2026-02-28", "invoices/2026/0.pdf"),
         ] {
             let accepted = order(id, date).unwrap_or_else(|e| panic!("{id}: {e}"));
-            assert_eq!(key_for(&accepted), key);
-            assert_safe_key(key);
+            let built = key_for(&accepted);
+            assert_eq!(built, key);
+            assert_safe_key(&built);
         }
         assert_eq!(longest.len(), 64);
         let longest = order(&longest, "2026-11-24").unwrap_or_else(|e| panic!("{e}"));
         assert_safe_key(&key_for(&longest));
-        // Every ASCII character the validation lets into an id, too.
+        // Every ASCII character the validation lets into an id, too: letters,
+        // digits and `-_.`.
+        let mut accepted_chars = 0;
         for c in (0u8..=127).map(char::from) {
             let id = format!("A{c}1");
             if let Ok(accepted) = order(&id, "2026-11-24") {
                 assert_safe_key(&key_for(&accepted));
+                accepted_chars += 1;
             }
         }
+        assert_eq!(accepted_chars, 26 + 26 + 10 + 3);
     }
 }

@@ -372,6 +372,11 @@ mod props {
             prop_assert!((r - value).abs() <= Decimal::new(5, exp + 1));
             prop_assert_eq!(round(r, exp), r);
             prop_assert_eq!(round(-value, exp), -r, "half away from zero is symmetric");
+            // A value exactly half-way between two minor units goes away
+            // from zero (half-to-even and half-toward-zero would not, for
+            // half of them).
+            let mid = Decimal::from_i128_with_scale(mantissa % 1_000_000_000_000 * 10 + 5, exp + 1);
+            prop_assert!(round(mid, exp).abs() > mid.abs(), "{mid} → {}", round(mid, exp));
         }
 
         /// Oversized, malformed or exotic numbers are refused with an error
