@@ -1,5 +1,11 @@
 //! The moto server behind the local endpoint: S3, SQS, Step Functions and
 //! CloudWatch Logs.
+//!
+//! It runs with `devstack_moto`, a small Python package of the local stack's
+//! own (`devstack/moto/`, compiled into this binary and written next to
+//! moto's log at start): it plugs a JSONata evaluator into moto's Step
+//! Functions engine and restores AWS's semantics where moto differs, then
+//! calls moto's own `main`. See `docs/local-fidelity.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -7,6 +13,42 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::process::{Child, Command};
+
+/// The loader's files, as `(name, source)`.
+const LOADER: &[(&str, &str)] = &[
+    (
+        "__init__.py",
+        include_str!("../moto/devstack_moto/__init__.py"),
+    ),
+    (
+        "__main__.py",
+        include_str!("../moto/devstack_moto/__main__.py"),
+    ),
+    (
+        "definitions.py",
+        include_str!("../moto/devstack_moto/definitions.py"),
+    ),
+    ("errors.py", include_str!("../moto/devstack_moto/errors.py")),
+    (
+        "executions.py",
+        include_str!("../moto/devstack_moto/executions.py"),
+    ),
+    (
+        "jsonata_states.py",
+        include_str!("../moto/devstack_moto/jsonata_states.py"),
+    ),
+    (
+        "jsonpath_states.py",
+        include_str!("../moto/devstack_moto/jsonpath_states.py"),
+    ),
+    (
+        "variables.py",
+        include_str!("../moto/devstack_moto/variables.py"),
+    ),
+];
+
+/// How many lines of moto's log a start-up error quotes.
+const LOG_LINES_IN_ERRORS: usize = 15;
 
 /// A moto server on 127.0.0.1, killed when dropped.
 #[derive(Debug)]
@@ -17,32 +59,51 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `binary` on `port`, telling its Step Functions engine to make
+    /// Starts the moto of the venv `moto_server` belongs to on `port`, with
+    /// the local stack's fixes, telling its Step Functions engine to make
     /// Lambda calls to `lambda_port` (moto's engine sends them to
-    /// `localhost:$MOTO_PORT`), waits until it answers, and switches state
-    /// machine execution on.
-    pub async fn start(binary: &Path, port: u16, lambda_port: u16, log: &Path) -> Result<Self> {
-        let log =
+    /// `localhost:$MOTO_PORT`); waits until it answers and switches state
+    /// machine execution on. Its output goes to `log`.
+    pub async fn start(
+        moto_server: &Path,
+        port: u16,
+        lambda_port: u16,
+        log: &Path,
+    ) -> Result<Self> {
+        let python = venv_python(moto_server)?;
+        let loader_dir = log.with_file_name("moto-loader");
+        write_loader(&loader_dir)?;
+        let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(&python)
+            .args([
+                "-m",
+                "devstack_moto",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .env("PYTHONPATH", &loader_dir)
             .env("MOTO_PORT", lambda_port.to_string())
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| {
                 format!(
-                    "starting {} (make venv installs the pinned moto server)",
-                    binary.display()
+                    "starting moto with {} (make venv installs the pinned moto server)",
+                    python.display()
                 )
             })?;
         let mut moto = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        moto.wait_ready(Duration::from_secs(60)).await?;
+        if let Err(e) = moto.wait_ready(Duration::from_secs(60)).await {
+            return Err(e.context(log_tail(log)));
+        }
         let config = reqwest::Client::new()
             .post(format!("{}/moto-api/config", moto.url))
             .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}}))
@@ -83,6 +144,44 @@ impl Moto {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The Python of the venv whose `bin/` holds `moto_server`: moto and
+/// `jsonata-python` are installed there (requirements.txt).
+fn venv_python(moto_server: &Path) -> Result<PathBuf> {
+    let bin = moto_server.parent().unwrap_or_else(|| Path::new("."));
+    ["python3", "python"]
+        .iter()
+        .map(|name| bin.join(name))
+        .find(|candidate| candidate.exists())
+        .with_context(|| {
+            format!(
+                "no Python beside {} (make venv creates the venv with moto and jsonata-python)",
+                moto_server.display()
+            )
+        })
+}
+
+fn write_loader(dir: &Path) -> Result<()> {
+    let package = dir.join("devstack_moto");
+    std::fs::create_dir_all(&package).with_context(|| format!("creating {}", package.display()))?;
+    for (name, source) in LOADER {
+        let path = package.join(name);
+        std::fs::write(&path, source).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The end of moto's log, for an error saying why it did not start.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(LOG_LINES_IN_ERRORS);
+    format!(
+        "moto's log ({}) ends with:\n{}",
+        log.display(),
+        lines[start..].join("\n")
+    )
 }
 
 /// `--moto-server`, else `MOTO_SERVER`, else the project venv's.

@@ -1,0 +1,22 @@
+"""The moto server as the local stack runs it: moto's own Step Functions
+engine with a JSONata evaluator plugged in, and AWS's semantics restored
+where moto differs from them.
+
+``python -m devstack_moto <moto_server arguments>`` installs every fix, then
+runs ``moto.server.main``. Nothing of moto is copied: each module replaces a
+few functions or methods of moto's Step Functions parser before the first
+state machine is created, and names the AWS behaviour it restores.
+``docs/local-fidelity.md`` lists each one with the test that proves it.
+"""
+
+from . import definitions, errors, executions, jsonata_states, jsonpath_states, variables
+
+
+def install() -> None:
+    """Installs every fix into the imported moto modules."""
+    errors.install()
+    executions.install()
+    jsonata_states.install()
+    variables.install()
+    jsonpath_states.install()
+    definitions.install()

@@ -1,0 +1,101 @@
+"""Failures as AWS reports them, shared by the other modules, and error
+names that travel unchanged out of Parallel branches and Map iterations."""
+
+from __future__ import annotations
+
+from moto.core.exceptions import AWSError
+from moto.stepfunctions.parser import api as parser_api
+from moto.stepfunctions.parser.api import (
+    EvaluationFailedEventDetails,
+    HistoryEventType,
+    TaskFailedEventDetails,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name import (
+    custom_error_name,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import (
+    ErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+
+def runtime_failure(env, cause: str) -> FailureEventException:
+    """``States.Runtime``: uncatchable, it fails the execution."""
+    error = StatesErrorNameType.StatesRuntime.to_name()
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(error=error, cause=cause)
+            ),
+        )
+    )
+
+
+def query_failure(env, cause: str, location: str | None = None) -> FailureEventException:
+    """``States.QueryEvaluationError``, with the ``EvaluationFailed`` history
+    event AWS writes; Task, Map and Parallel states can retry and catch it."""
+    error = StatesErrorNameType.StatesQueryEvaluationError.to_name()
+    details = EvaluationFailedEventDetails(error=error, cause=cause)
+    if location:
+        details["location"] = location
+    failure = FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(
+                typ=StatesErrorNameType.StatesQueryEvaluationError
+            ),
+            event_type=HistoryEventType.EvaluationFailed,
+            event_details=EventDetails(evaluationFailedEventDetails=details),
+        )
+    )
+    env.event_manager.add_event(
+        context=env.event_history_context,
+        event_type=HistoryEventType.EvaluationFailed,
+        event_details=EventDetails(
+            evaluationFailedEventDetails=failure.get_evaluation_failed_event_details()
+        ),
+    )
+    return failure
+
+
+def _any_error_name(self, error_name) -> None:
+    # moto refuses names starting with "States." when it re-raises the error
+    # of a Parallel branch or Map iteration (or a function's errorType), and
+    # fails the execution with States.Runtime instead. AWS passes the name
+    # on, so a Catch on States.QueryEvaluationError, States.Timeout, ...
+    # around a Parallel or Map state catches it.
+    ErrorName.__init__(self, error_name=error_name)
+
+
+def _name_api_errors() -> None:
+    # moto's Step Functions parser declares its API errors with `code` and
+    # `status_code`, but their base class reads `TYPE` and `STATUS`: an
+    # InvalidDefinition (or InvalidToken, ...) reached clients with an empty
+    # error code, which SDKs cannot match.
+    for value in vars(parser_api).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, AWSError)
+            and isinstance(getattr(value, "code", None), str)
+            and not value.TYPE
+        ):
+            value.TYPE = value.code
+            value.STATUS = getattr(value, "status_code", value.STATUS)
+
+
+def install() -> None:
+    custom_error_name.CustomErrorName.__init__ = _any_error_name
+    _name_api_errors()

@@ -1,0 +1,60 @@
+"""Executions started as AWS starts them.
+
+- ``StartExecution`` without a name: AWS names the execution with a UUID;
+  moto leaves the name ``None`` (``...:execution:machine:None``), so
+  ``$$.Execution.Name`` is null and a second nameless start collides.
+- ``$$.Execution.StartTime`` is an ISO 8601 string on AWS; moto puts a
+  Python datetime in the context object, so a state that outputs
+  ``$states.context`` (or ``$$``) breaks ``DescribeExecution`` with HTTP 500.
+  ``$$.State.EnteredTime`` gets AWS's form too (milliseconds, ``Z``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from moto.stepfunctions.parser import models as parser_models
+from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.backend import execution as execution_module
+
+_original_start = parser_models.StepFunctionsParserBackend.start_execution
+_original_details = execution_module.Execution.get_start_execution_details
+
+
+def _start_execution(self, state_machine_arn, name=None, *args, **kwargs):
+    return _original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+
+def iso_time(value) -> str:
+    """AWS's timestamp form in the context object: ``2026-11-24T10:00:00.123Z``."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        value = value.astimezone(datetime.timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value
+
+
+def _start_details(self):
+    details = _original_details(self)
+    details.start_time = iso_time(details.start_time)
+    return details
+
+
+_original_state_input = state_module.CommonStateField._eval_state_input
+
+
+def _state_input(self, env) -> None:
+    # Runs right after moto records the state's EnteredTime.
+    state = env.states.context_object.context_object_data.get("State")
+    if state and isinstance(state.get("EnteredTime"), str):
+        entered = datetime.datetime.fromisoformat(state["EnteredTime"])
+        state["EnteredTime"] = iso_time(entered)
+    _original_state_input(self, env)
+
+
+def install() -> None:
+    state_module.CommonStateField._eval_state_input = _state_input
+    parser_models.StepFunctionsParserBackend.start_execution = _start_execution
+    execution_module.Execution.get_start_execution_details = _start_details
