@@ -2,156 +2,65 @@
 //! when a process first asks for work and when each answer arrives, and the
 //! statistics the report prints.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use tokio::sync::{mpsc, watch};
+use devstack::runtime_api::{Invocation, Reply, RuntimeApi};
 
-/// A Runtime API for one process: invocations are handed out in order, each
-/// answer (response or error) comes back with the time it arrived.
+/// A Runtime API for one process (the local stack's): invocations are
+/// handed out in order, each answer (response or error) comes back with the
+/// time it arrived.
 #[derive(Debug)]
 pub struct TimedApi {
     /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
-    queue: mpsc::Sender<Bytes>,
-    answers: tokio::sync::Mutex<mpsc::Receiver<(Instant, bool)>>,
-    first_next: watch::Receiver<Option<Instant>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    queue: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
-    answers: mpsc::Sender<(Instant, bool)>,
-    first_next: watch::Sender<Option<Instant>>,
-    sequence: Mutex<u64>,
-}
-
-impl Drop for TimedApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    api: RuntimeApi,
+    sequence: AtomicU64,
 }
 
 impl TimedApi {
     /// Listens on 127.0.0.1.
     pub async fn start() -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?.to_string();
-        let (queue, queued) = mpsc::channel(1);
-        let (answer_tx, answers) = mpsc::channel(16);
-        let (first_tx, first_next) = watch::channel(None);
-        let shared = Arc::new(Shared {
-            queue: tokio::sync::Mutex::new(queued),
-            answers: answer_tx,
-            first_next: first_tx,
-            sequence: Mutex::new(0),
-        });
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(answered_ok),
-            )
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/error",
-                post(answered_error),
-            )
-            .route("/2018-06-01/runtime/init/error", post(answered_error))
-            .with_state(shared);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let api = RuntimeApi::start().await?;
         Ok(Self {
-            address,
-            queue,
-            answers: tokio::sync::Mutex::new(answers),
-            first_next,
-            server,
+            address: api.address(),
+            api,
+            sequence: AtomicU64::new(0),
         })
     }
 
     /// When the process first asked for an invocation (waits for it).
     pub async fn first_next(&self, limit: Duration) -> Result<Instant> {
-        let mut seen = self.first_next.clone();
-        let at = tokio::time::timeout(limit, seen.wait_for(Option::is_some))
+        let mut polls = self.api.polls();
+        let polls = tokio::time::timeout(limit, polls.wait_for(|p| p.first.is_some()))
             .await
             .context("the process never asked for an invocation")??;
-        at.context("no time recorded")
+        polls.first.context("no time recorded")
     }
 
     /// Hands out `payload` and waits for the answer: when it arrived and
     /// whether it was a success.
     pub async fn invoke(&self, payload: Bytes, limit: Duration) -> Result<(Instant, bool)> {
-        self.queue
-            .send(payload)
-            .await
-            .context("the Runtime API stopped")?;
-        let mut answers = self.answers.lock().await;
-        tokio::time::timeout(limit, answers.recv())
+        let id = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        let deadline_ms = (SystemTime::now() + Duration::from_secs(60))
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let answer = self.api.submit(Invocation {
+            request_id: format!("bench-{id}"),
+            payload,
+            deadline_ms,
+            function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:bench".to_owned(),
+            trace_id: "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned(),
+            client_context: None,
+        });
+        let answer = tokio::time::timeout(limit, answer)
             .await
             .context("no answer in time")?
-            .context("the Runtime API stopped")
+            .context("the Runtime API stopped")?;
+        Ok((answer.answered, matches!(answer.reply, Reply::Response(_))))
     }
-}
-
-async fn next(State(shared): State<Arc<Shared>>) -> Response {
-    let arrived = Instant::now();
-    shared.first_next.send_if_modified(|first| {
-        if first.is_none() {
-            *first = Some(arrived);
-            true
-        } else {
-            false
-        }
-    });
-    let payload = shared.queue.lock().await.recv().await;
-    let Some(payload) = payload else {
-        return StatusCode::GONE.into_response();
-    };
-    let id = {
-        let mut sequence = shared.sequence.lock().unwrap_or_else(|e| e.into_inner());
-        *sequence += 1;
-        *sequence
-    };
-    let deadline = std::time::SystemTime::now() + Duration::from_secs(60);
-    let deadline_ms = deadline
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    put("lambda-runtime-aws-request-id", format!("bench-{id}"));
-    put("lambda-runtime-deadline-ms", deadline_ms.to_string());
-    put(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:eu-west-1:123456789012:function:bench".to_owned(),
-    );
-    put(
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000;Sampled=0".to_owned(),
-    );
-    (headers, payload).into_response()
-}
-
-async fn answered_ok(State(shared): State<Arc<Shared>>, _body: Bytes) -> StatusCode {
-    let _ = shared.answers.send((Instant::now(), true)).await;
-    StatusCode::ACCEPTED
-}
-
-async fn answered_error(State(shared): State<Arc<Shared>>, _body: Bytes) -> StatusCode {
-    let _ = shared.answers.send((Instant::now(), false)).await;
-    StatusCode::ACCEPTED
 }
 
 /// Median, extremes and tail of a sample.
@@ -190,13 +99,7 @@ pub fn summarise(values: &[f64]) -> Option<Summary> {
 }
 
 /// Peak resident set size of a live process, from `/proc/<pid>/status`.
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
+pub use devstack::process_memory::peak_rss_kib;
 
 #[cfg(test)]
 mod tests {

@@ -5,18 +5,20 @@
 //! to `localhost:$MOTO_PORT`) all talk to this endpoint, so a state machine's
 //! Lambda tasks reach the real binaries and everything else reaches moto.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::functions::{Functions, Outcome, PAYLOAD_LIMIT, Pool};
+use crate::lambda_api::{ControlPlane, lambda_error};
 use crate::template::{StackSpec, function_name_from};
 
 /// What the endpoint's handlers share.
@@ -26,6 +28,8 @@ pub struct Gateway {
     pub spec: StackSpec,
     /// The function processes.
     pub functions: Functions,
+    /// Lambda's control plane for the functions.
+    pub control: ControlPlane,
     /// Base URL of the moto server.
     pub moto_url: String,
     /// Client for passing requests on to moto.
@@ -36,23 +40,38 @@ pub struct Gateway {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+        // ListFunctions: SDKs before mid-2025 send the trailing slash.
+        .route("/2015-03-31/functions", get(list_functions))
+        .route("/2015-03-31/functions/", get(list_functions))
+        .route("/2015-03-31/functions/{function}", get(get_function))
+        .route(
+            "/2015-03-31/functions/{function}/configuration",
+            get(get_function_configuration),
+        )
         .fallback(forward)
         .with_state(gateway)
 }
 
-/// A Lambda API error as the SDKs parse it (rest-json: `x-amzn-ErrorType`).
-fn lambda_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let mut response = (
-        status,
-        serde_json::json!({"Type": "User", "Message": message, "message": message}).to_string(),
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(error_type) {
-        headers.insert("x-amzn-errortype", value);
-    }
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    response
+type Params = Query<HashMap<String, String>>;
+
+async fn list_functions(State(gateway): State<Arc<Gateway>>, Query(query): Params) -> Response {
+    gateway.control.list(&query)
+}
+
+async fn get_function(
+    State(gateway): State<Arc<Gateway>>,
+    Path(function): Path<String>,
+    Query(query): Params,
+) -> Response {
+    gateway.control.get(&function, &query)
+}
+
+async fn get_function_configuration(
+    State(gateway): State<Arc<Gateway>>,
+    Path(function): Path<String>,
+    Query(query): Params,
+) -> Response {
+    gateway.control.get_configuration(&function, &query)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

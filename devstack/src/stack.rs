@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::faults::FaultProxy;
 use crate::functions::{Functions, Launch, lambda_environment};
 use crate::gateway::{self, Gateway};
+use crate::lambda_api::ControlPlane;
 use crate::logs::Shipper;
 use crate::moto::Moto;
 use crate::template::{Placement, StackSpec};
@@ -95,12 +96,14 @@ impl Stack {
     /// Starts moto and the local endpoint and provisions the template.
     pub async fn start(options: Options) -> Result<Self> {
         let log_dir = options.state_dir.join("logs");
-        if log_dir.exists() {
-            std::fs::remove_dir_all(&log_dir)
-                .with_context(|| format!("emptying {}", log_dir.display()))?;
+        let capture_dir = options.state_dir.join("capture");
+        for dir in [&log_dir, &capture_dir] {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir)
+                    .with_context(|| format!("emptying {}", dir.display()))?;
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::create_dir_all(&log_dir)
-            .with_context(|| format!("creating {}", log_dir.display()))?;
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
@@ -149,12 +152,14 @@ impl Stack {
         let launch = Launch {
             bin_dir: options.bin_dir.clone(),
             log_dir: log_dir.clone(),
+            capture_dir: capture_dir.clone(),
             region: options.region.clone(),
             environment,
             overrides: options.function_env.clone(),
         };
         let gateway = Arc::new(Gateway {
             functions: Functions::new(&spec.functions, launch.clone(), shipper.clone()),
+            control: ControlPlane::new(&spec.functions, &options.bin_dir),
             spec: spec.clone(),
             moto_url: moto.url.clone(),
             client: reqwest::Client::new(),
@@ -234,7 +239,7 @@ impl Stack {
             .spec
             .function(logical_id)
             .with_context(|| format!("the template has no function {logical_id}"))?;
-        let mut env = lambda_environment(spec, &self.launch, &spec.log_group, "external", "");
+        let mut env = lambda_environment(spec, &self.launch, "external", "");
         env.remove("AWS_LAMBDA_RUNTIME_API");
         Ok(env)
     }

@@ -3,12 +3,12 @@
 use serde_json::{Value, json};
 
 use crate::process::TaskProcess;
-use crate::runtime_api::FakeRuntimeApi;
+use crate::runtime_api::LocalRuntimeApi;
 
 /// The Lambda environment a task process gets, with `extra` added or
 /// overriding: JSON logs, a region, and no instance metadata look-ups.
 pub fn lambda_env(
-    api: &FakeRuntimeApi,
+    api: &LocalRuntimeApi,
     extra: &[(&'static str, &str)],
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
@@ -36,8 +36,11 @@ pub fn lambda_env(
 }
 
 /// Starts a fake Runtime API and `program` (a task binary) against it.
-pub async fn start(program: &str, extra: &[(&'static str, &str)]) -> (FakeRuntimeApi, TaskProcess) {
-    let api = FakeRuntimeApi::start()
+pub async fn start(
+    program: &str,
+    extra: &[(&'static str, &str)],
+) -> (LocalRuntimeApi, TaskProcess) {
+    let api = LocalRuntimeApi::start()
         .await
         .unwrap_or_else(|e| panic!("fake runtime API: {e}"));
     let process = TaskProcess::spawn(program, &lambda_env(&api, extra))

@@ -1,7 +1,7 @@
 //! Test support: the fakes and helpers end-to-end tests start on 127.0.0.1.
 //!
-//! - [`runtime_api::FakeRuntimeApi`]: a Lambda Runtime API that serves
-//!   queued invocations on `/next` and records `/response` and `/error`.
+//! - [`runtime_api::LocalRuntimeApi`]: the local stack's Runtime API, driving
+//!   one task process invocation by invocation.
 //! - [`sentry_sink::SentrySink`]: an HTTP endpoint that receives Sentry
 //!   envelopes over the real transport, and can answer 429/500 or hang.
 //! - [`moto::MotoServer`]: the moto server (S3, SQS, Step Functions, Logs)

@@ -70,10 +70,7 @@ impl TaskProcess {
     /// The process's peak resident memory so far (`VmHWM`), in bytes,
     /// read from outside the process.
     pub fn peak_rss(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
+        devstack::process_memory::peak_rss_kib(self.child.id()).map(|kib| kib * 1024)
     }
 
     /// Kills the process and returns everything it wrote.

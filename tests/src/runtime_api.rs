@@ -1,21 +1,15 @@
-//! A fake Lambda Runtime API for driving one task process from a test.
+//! Driving one task process from a test through the local stack's own
+//! Runtime API (`devstack::runtime_api`, the one the local Lambda service
+//! gives every function process).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use devstack::runtime_api::{Invocation, Reply, RuntimeApi};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
 
-/// ARN every fake invocation carries.
+/// ARN every invocation from a test carries.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:fixture-task";
 
 /// How an invocation ended, as the Runtime API saw it.
@@ -58,69 +52,25 @@ impl Completed {
     }
 }
 
-/// Invocations waiting for their answer: request ID → (deadline, reply).
-type Waiting = Arc<Mutex<HashMap<String, (u64, oneshot::Sender<Completed>)>>>;
-
-struct Queued {
-    request_id: String,
-    payload: Value,
-    deadline_ms: u64,
-}
-
-#[derive(Clone)]
-struct Shared {
-    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
-    waiting: Waiting,
-    init_errors: Arc<Mutex<Vec<Value>>>,
-}
-
-/// The fake API, serving on 127.0.0.1 until dropped.
+/// A Runtime API for one task process, on 127.0.0.1 until dropped.
 #[derive(Debug)]
-pub struct FakeRuntimeApi {
-    addr: SocketAddr,
-    sender: mpsc::UnboundedSender<Queued>,
-    waiting: Waiting,
-    init_errors: Arc<Mutex<Vec<Value>>>,
+pub struct LocalRuntimeApi {
+    api: RuntimeApi,
     next_id: AtomicU64,
-    server: tokio::task::JoinHandle<()>,
 }
 
-impl FakeRuntimeApi {
+impl LocalRuntimeApi {
     /// Binds a free port on 127.0.0.1 and starts serving.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let shared = Shared {
-            queue: Arc::new(tokio::sync::Mutex::new(receiver)),
-            waiting: Arc::default(),
-            init_errors: Arc::default(),
-        };
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Ok(Self {
-            addr,
-            sender,
-            waiting: shared.waiting,
-            init_errors: shared.init_errors,
+            api: RuntimeApi::start().await?,
             next_id: AtomicU64::new(1),
-            server,
         })
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn host_port(&self) -> String {
-        self.addr.to_string()
+        self.api.address()
     }
 
     /// Queues one invocation with `budget` until its deadline and waits (at
@@ -131,37 +81,34 @@ impl FakeRuntimeApi {
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
         let deadline_ms = now_ms() + u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-        let (tx, rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(request_id.clone(), (deadline_ms, tx));
-        let queued = Queued {
+        let answer = self.api.submit(Invocation {
             request_id: request_id.clone(),
-            payload,
+            payload: Bytes::from(payload.to_string()),
             deadline_ms,
-        };
-        if self.sender.send(queued).is_err() {
-            panic!("fake runtime API stopped");
-        }
-        match tokio::time::timeout(budget + Duration::from_secs(10), rx).await {
-            Ok(Ok(done)) => done,
+            function_arn: FUNCTION_ARN.to_owned(),
+            trace_id: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+                .to_owned(),
+            client_context: None,
+        });
+        let answer = match tokio::time::timeout(budget + Duration::from_secs(10), answer).await {
+            Ok(Ok(answer)) => answer,
             _ => panic!("invocation {request_id} got no answer"),
+        };
+        let outcome = match answer.reply {
+            Reply::Response(body) => Outcome::Response(parse(&body)),
+            Reply::Error(body) => Outcome::Error(parse(&body)),
+        };
+        Completed {
+            request_id,
+            outcome,
+            deadline_ms,
+            received_ms: now_ms(),
         }
     }
 
     /// Bodies posted to `/init/error`.
     pub fn init_errors(&self) -> Vec<Value> {
-        self.init_errors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-impl Drop for FakeRuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
+        self.api.init_errors().iter().map(|b| parse(b)).collect()
     }
 }
 
@@ -172,68 +119,7 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn next(State(shared): State<Shared>) -> Response {
-    let Some(queued) = shared.queue.lock().await.recv().await else {
-        return StatusCode::GONE.into_response();
-    };
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    };
-    put("lambda-runtime-aws-request-id", &queued.request_id);
-    put(
-        "lambda-runtime-deadline-ms",
-        &queued.deadline_ms.to_string(),
-    );
-    put("lambda-runtime-invoked-function-arn", FUNCTION_ARN);
-    put(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-    );
-    put("content-type", "application/json");
-    (headers, queued.payload.to_string()).into_response()
-}
-
-fn complete(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
-    let waiter = shared
-        .waiting
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(id);
-    match waiter {
-        Some((deadline_ms, tx)) => {
-            let _ = tx.send(Completed {
-                request_id: id.to_owned(),
-                outcome,
-                deadline_ms,
-                received_ms: now_ms(),
-            });
-            StatusCode::ACCEPTED
-        }
-        None => StatusCode::BAD_REQUEST,
-    }
-}
-
-fn parse(body: &Bytes) -> Value {
+fn parse(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-}
-
-async fn response(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    complete(&shared, &id, Outcome::Response(parse(&body)))
-}
-
-async fn error(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    complete(&shared, &id, Outcome::Error(parse(&body)))
-}
-
-async fn init_error(State(shared): State<Shared>, body: Bytes) -> StatusCode {
-    shared
-        .init_errors
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(parse(&body));
-    StatusCode::ACCEPTED
 }

@@ -12,7 +12,7 @@ use tests::export_server::{ExportServer, pattern_byte};
 use tests::fixture::{self, envelope};
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
-use tests::runtime_api::{FakeRuntimeApi, Outcome};
+use tests::runtime_api::{LocalRuntimeApi, Outcome};
 
 const BACKUPS: &str = "backups-test";
 const SOURCE: &str = "crm-exports";
@@ -26,7 +26,10 @@ async fn moto_with_buckets() -> MotoServer {
     moto
 }
 
-async fn start(moto: &MotoServer, extra: &[(&'static str, &str)]) -> (FakeRuntimeApi, TaskProcess) {
+async fn start(
+    moto: &MotoServer,
+    extra: &[(&'static str, &str)],
+) -> (LocalRuntimeApi, TaskProcess) {
     let env = moto.task_env();
     let mut all: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend([

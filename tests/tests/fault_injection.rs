@@ -15,7 +15,7 @@ use tests::export_server::{ExportServer, pattern_byte};
 use tests::fixture::{self, envelope};
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
-use tests::runtime_api::FakeRuntimeApi;
+use tests::runtime_api::LocalRuntimeApi;
 
 const BUDGET: Duration = Duration::from_secs(60);
 const INVOICES: &str = "invoices-faults";
@@ -49,7 +49,7 @@ async fn start_task(
     moto: &MotoServer,
     proxy: &FaultProxy,
     extra: &[(&'static str, &str)],
-) -> (FakeRuntimeApi, TaskProcess) {
+) -> (LocalRuntimeApi, TaskProcess) {
     let env = moto.task_env();
     let mut all: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.push(("AWS_ENDPOINT_URL", &proxy.url));

@@ -9,14 +9,14 @@ use tests::binaries::task_binary;
 use tests::fixture::{self, envelope};
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
-use tests::runtime_api::FakeRuntimeApi;
+use tests::runtime_api::LocalRuntimeApi;
 
 const BUCKET: &str = "invoices-test";
 const BUDGET: Duration = Duration::from_secs(30);
 
 struct Setup {
     moto: MotoServer,
-    api: FakeRuntimeApi,
+    api: LocalRuntimeApi,
     process: TaskProcess,
 }
 

@@ -179,7 +179,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
     assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
 
     // The lines are in CloudWatch Logs, under the function's log group.
-    let group = stack.stack.spec.functions[0].log_group.clone();
+    let group = stack.stack.spec.functions[0].logging.group.clone();
     let logs = aws(
         &stack,
         &["logs", "filter-log-events", "--log-group-name", &group],

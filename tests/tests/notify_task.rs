@@ -10,7 +10,7 @@ use tests::binaries::task_binary;
 use tests::fixture;
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
-use tests::runtime_api::FakeRuntimeApi;
+use tests::runtime_api::LocalRuntimeApi;
 
 const BUDGET: Duration = Duration::from_secs(30);
 const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:Invoice:run-1";
@@ -18,7 +18,7 @@ const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:Invoice
 struct Setup {
     moto: MotoServer,
     queue_url: String,
-    api: FakeRuntimeApi,
+    api: LocalRuntimeApi,
     process: TaskProcess,
 }
 
@@ -44,7 +44,7 @@ async fn setup(queue: &str) -> Setup {
     }
 }
 
-async fn start_task(moto: &MotoServer, queue_url: &str) -> (FakeRuntimeApi, TaskProcess) {
+async fn start_task(moto: &MotoServer, queue_url: &str) -> (LocalRuntimeApi, TaskProcess) {
     let env = moto.task_env();
     let mut extra: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     extra.push(("NOTIFY_QUEUE_URL", queue_url));

@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tests::fixture::{self, envelope};
 use tests::process::{Captured, TaskProcess};
-use tests::runtime_api::{FUNCTION_ARN, FakeRuntimeApi};
+use tests::runtime_api::{FUNCTION_ARN, LocalRuntimeApi};
 
 const BUDGET: Duration = Duration::from_secs(10);
 
-async fn start(extra: &[(&'static str, &str)]) -> (FakeRuntimeApi, TaskProcess) {
+async fn start(extra: &[(&'static str, &str)]) -> (LocalRuntimeApi, TaskProcess) {
     fixture::start(env!("CARGO_BIN_EXE_fixture-task"), extra).await
 }
 
