@@ -43,6 +43,10 @@ enum Command {
         /// A template parameter, as `sam deploy --parameter-overrides` takes it.
         #[arg(long = "parameter", value_name = "NAME=VALUE")]
         parameters: Vec<String>,
+        /// Run this definition file instead of the template's for one state
+        /// machine (logical ID or name), with the template's substitutions.
+        #[arg(long = "definition", value_name = "STATE_MACHINE=FILE")]
+        definitions: Vec<String>,
     },
     /// Start the stack, run the demo workflows, print what they did, stop.
     Demo,
@@ -69,9 +73,17 @@ async fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(devstack::moto::default_binary);
     match cli.command {
-        Command::Up { port, parameters } => {
+        Command::Up {
+            port,
+            parameters,
+            definitions,
+        } => {
             options.port = port;
-            options.parameters = parse_parameters(&parameters)?;
+            options.parameters = pairs("--parameter", &parameters)?;
+            options.definitions = pairs("--definition", &definitions)?
+                .into_iter()
+                .map(|(k, v)| (k, PathBuf::from(v)))
+                .collect();
             up(options).await
         }
         Command::Demo => demo::run(options).await,
@@ -82,12 +94,12 @@ async fn main() -> Result<()> {
     }
 }
 
-fn parse_parameters(given: &[String]) -> Result<BTreeMap<String, String>> {
+fn pairs(flag: &str, given: &[String]) -> Result<BTreeMap<String, String>> {
     given
         .iter()
         .map(|p| match p.split_once('=') {
             Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
-            None => bail!("--parameter {p}: expected NAME=VALUE"),
+            None => bail!("{flag} {p}: expected NAME=VALUE"),
         })
         .collect()
 }

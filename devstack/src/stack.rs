@@ -45,6 +45,9 @@ pub struct Options {
     pub function_env: HashMap<String, BTreeMap<String, String>>,
     /// `Timeout` overrides per function (logical ID or name).
     pub function_timeouts: HashMap<String, Duration>,
+    /// Definition files to run instead of the template's, per state machine
+    /// (logical ID or name).
+    pub definitions: HashMap<String, PathBuf>,
     /// Route the functions' S3 and SQS requests through a
     /// [`FaultProxy`] (see [`Stack::faults`]).
     pub fault_proxy: bool,
@@ -64,6 +67,7 @@ impl Options {
             parameters: BTreeMap::new(),
             function_env: HashMap::new(),
             function_timeouts: HashMap::new(),
+            definitions: HashMap::new(),
             fault_proxy: false,
         }
     }
@@ -133,6 +137,14 @@ impl Stack {
                     function.timeout = *timeout;
                 }
             }
+        }
+        for (key, path) in &options.definitions {
+            let machine = spec
+                .state_machines
+                .iter_mut()
+                .find(|m| &m.logical_id == key || &m.name == key)
+                .with_context(|| format!("--definition {key}: the template has no such state machine"))?;
+            machine.replace_definition(path)?;
         }
 
         let shipper = Shipper::new(aws_sdk_cloudwatchlogs::Client::new(

@@ -85,6 +85,7 @@ impl Builder {
                 parameters: BTreeMap::new(),
                 function_env: HashMap::new(),
                 function_timeouts: HashMap::new(),
+                definitions: HashMap::new(),
                 fault_proxy: false,
             },
         }
@@ -116,6 +117,16 @@ impl Builder {
         self.options
             .function_timeouts
             .insert(function.to_owned(), timeout);
+        self
+    }
+
+    /// Runs `path` (relative to the repository) instead of the template's
+    /// definition of state machine `logical_id`.
+    #[must_use]
+    pub fn definition(mut self, logical_id: &str, path: &str) -> Self {
+        self.options
+            .definitions
+            .insert(logical_id.to_owned(), repo_root().join(path));
         self
     }
 

@@ -143,7 +143,7 @@ async fn invoice_workflow_completes_once_s3_faults_stop_and_notifies_once() {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_bytes();
     assert_eq!(
-        output["invoice"]["output"]["sha256"],
+        output["invoice"]["sha256"],
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&pdf)),
         "the stored PDF is whole"
     );
@@ -229,7 +229,7 @@ async fn backup_workflow_completes_once_s3_faults_stop_with_every_object_copied(
     let run = stack.wait(&execution).await;
     assert_eq!(run.status, "SUCCEEDED", "{:?}", run.cause);
     let output = run.output().unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(output["run"]["output"]["object_count"], OBJECTS);
+    assert_eq!(output["run"]["object_count"], OBJECTS);
 
     let stored = keys(&stack, &bucket).await;
     for i in 0..OBJECTS {

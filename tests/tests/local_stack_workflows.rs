@@ -74,14 +74,9 @@ async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() 
         )
         .await;
     let output = small.output().unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(
-        output["invoice"]["output"]["key"],
-        "invoices/2026/A-1001.pdf"
-    );
-    assert_eq!(
-        output["invoice"]["output"]["correlation_id"],
-        "order-A-1001"
-    );
+    assert_eq!(output["invoice"]["key"], "invoices/2026/A-1001.pdf");
+    assert_eq!(output["invoice"]["correlation_id"], "order-A-1001");
+    assert_eq!(output["notification"]["kind"], "invoice_ready");
     let states: Vec<String> = small.path().into_iter().map(|s| s.name).collect();
     assert!(
         !states.contains(&"Ask for approval".to_owned()),
@@ -130,9 +125,7 @@ async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() 
     assert_eq!(
         states,
         [
-            "Fill in defaults",
-            "Merge input with defaults",
-            "Read approval threshold",
+            "Read the order",
             "Needs approval?",
             "Ask for approval",
             "Approved?",
@@ -290,7 +283,7 @@ async fn a_rerun_of_the_same_order_gives_the_same_bytes_and_one_notification() {
 
     let second = stack.run("InvoiceStateMachine", "rerun-1", &input).await;
     let output = second.output().unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(output["invoice"]["output"]["already_existed"], true);
+    assert_eq!(output["invoice"]["already_existed"], true);
     let (bytes_2, _) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
     assert_eq!(bytes_1, bytes_2);
 
@@ -361,7 +354,7 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
         )
         .await;
     let output = run.output().unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(output["run"]["output"]["object_count"], OBJECTS);
+    assert_eq!(output["run"]["object_count"], OBJECTS);
     let copies = run
         .path()
         .iter()
@@ -406,4 +399,58 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
         .filter(|l| l["service"] == "backup" && l["message"] == "task started")
         .count();
     assert_eq!(starts, copies, "one start line per invocation");
+}
+
+/// The template's workflows are JSONata; the JSONPath invoice workflow they
+/// replaced is kept as a fixture, so JSONPath stays proven on the local
+/// stack: the same routing, the same outputs in JSONPath's shape.
+#[tokio::test]
+async fn the_jsonpath_invoice_workflow_still_runs_as_before() {
+    let stack = Builder::project()
+        .definition(
+            "InvoiceStateMachine",
+            "tests/fixtures/jsonpath/invoice.asl.json",
+        )
+        .start()
+        .await;
+    let small = stack
+        .run(
+            "InvoiceStateMachine",
+            "jsonpath-A-1001",
+            &invoice_input("order-A-1001", "invoice_order.json", json!(1214.87)),
+        )
+        .await;
+    let output = small.output().unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        output["invoice"]["output"]["key"],
+        "invoices/2026/A-1001.pdf"
+    );
+    let states: Vec<String> = small.path().into_iter().map(|s| s.name).collect();
+    assert_eq!(
+        states,
+        [
+            "Fill in defaults",
+            "Merge input with defaults",
+            "Read approval threshold",
+            "Needs approval?",
+            "Render and store invoice",
+            "Notify invoice ready"
+        ]
+    );
+
+    let bad = stack
+        .run(
+            "InvoiceStateMachine",
+            "jsonpath-bad",
+            &invoice_input("order-bad-1", "invoice_order_bad.json", json!(10)),
+        )
+        .await;
+    assert_eq!(bad.status, "FAILED");
+    assert_eq!(bad.error.as_deref(), Some("Task.InvalidInput"));
+    let names: Vec<String> = bad.path().into_iter().map(|s| s.name).collect();
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["Notify invoice failed", "Invoice failed"]
+    );
+    stack.finish().await;
 }

@@ -1,4 +1,5 @@
-//! Offline checks of `template.yaml` and `statemachines/*.asl.json` that
+//! Offline checks of `template.yaml`, `statemachines/*.asl.json` and the
+//! JSONPath workflow fixture that
 //! cfn-lint and `sam validate` do not make: every transition target exists,
 //! every substitution is defined, every Task state has its timeout, retriers
 //! and envelope, and the saved Logs Insights queries use only fields that
@@ -86,8 +87,20 @@ fn targets(state: &Value) -> Vec<String> {
 #[test]
 fn state_machines_are_complete_and_well_wired() {
     let template = template();
-    let machines = state_machines(&template);
+    let mut machines = state_machines(&template);
     assert_eq!(machines.len(), 2, "invoice and backup");
+    // The JSONPath invoice workflow the tests keep (JSONPath stays proven)
+    // runs with the JSONata one's substitutions.
+    let invoice_subs = machines
+        .iter()
+        .find(|(name, _, _)| name == "InvoiceStateMachine")
+        .map(|(_, _, subs)| subs.clone())
+        .unwrap_or_default();
+    machines.push((
+        "JSONPath invoice fixture".to_owned(),
+        "tests/fixtures/jsonpath/invoice.asl.json".to_owned(),
+        invoice_subs,
+    ));
     for (name, uri, subs) in machines {
         let text = std::fs::read_to_string(format!("{ROOT}/{uri}"))
             .unwrap_or_else(|e| panic!("{uri}: {e}"));
@@ -161,33 +174,78 @@ fn state_machines_are_complete_and_well_wired() {
                     "{uri}: `{state_name}` does not retry {error}"
                 );
             }
-            let payload = &state["Parameters"]["Payload"];
-            for key in [
-                "correlation_id.$",
-                "execution_id.$",
-                "state_name.$",
-                "retry_count.$",
-            ] {
+            let envelope = Envelope::of(state, &asl);
+            for key in ["correlation_id", "execution_id", "state_name", "retry_count"] {
                 assert!(
-                    payload.get(key).is_some(),
+                    envelope.has(key),
                     "{uri}: `{state_name}` payload lacks {key}"
                 );
             }
-            assert_eq!(payload["execution_id.$"], "$$.Execution.Id");
-            assert_eq!(payload["state_name.$"], "$$.State.Name");
-            assert_eq!(payload["retry_count.$"], "$$.State.RetryCount");
-            assert!(payload.get("input").is_some() || payload.get("input.$").is_some());
+            assert_eq!(envelope.source("execution_id"), "Execution.Id");
+            assert_eq!(envelope.source("state_name"), "State.Name");
+            assert_eq!(envelope.source("retry_count"), "State.RetryCount");
+            assert!(envelope.has("input"), "{uri}: `{state_name}` has no input");
             let waits = state["Resource"]
                 .as_str()
                 .is_some_and(|r| r.ends_with(".waitForTaskToken"));
             if waits {
-                assert_eq!(payload["task_token.$"], "$$.Task.Token");
+                assert_eq!(envelope.source("task_token"), "Task.Token");
                 assert!(
                     state["HeartbeatSeconds"].is_u64(),
                     "{uri}: `{state_name}` has no HeartbeatSeconds"
                 );
             }
         }
+    }
+}
+
+/// The envelope a Task state sends, in either query language: JSONPath
+/// `Parameters.Payload` (`"key.$": "$$.Execution.Id"`) or JSONata
+/// `Arguments.Payload` (`"key": "{% $states.context.Execution.Id %}"`).
+struct Envelope<'a> {
+    payload: &'a Value,
+    jsonata: bool,
+}
+
+impl<'a> Envelope<'a> {
+    fn of(state: &'a Value, machine: &Value) -> Self {
+        let language = state["QueryLanguage"]
+            .as_str()
+            .or(machine["QueryLanguage"].as_str())
+            .unwrap_or("JSONPath");
+        let jsonata = language == "JSONata";
+        let payload = if jsonata {
+            &state["Arguments"]["Payload"]
+        } else {
+            &state["Parameters"]["Payload"]
+        };
+        Self { payload, jsonata }
+    }
+
+    fn value(&self, key: &str) -> Option<&'a Value> {
+        if self.jsonata {
+            self.payload.get(key)
+        } else {
+            self.payload
+                .get(format!("{key}.$"))
+                .or_else(|| self.payload.get(key))
+        }
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.value(key).is_some()
+    }
+
+    /// The context-object field a key is read from (`Execution.Id`).
+    fn source(&self, key: &str) -> String {
+        let text = self.value(key).and_then(Value::as_str).unwrap_or_default();
+        let field = if self.jsonata {
+            text.strip_prefix("{% $states.context.")
+                .and_then(|t| t.strip_suffix(" %}"))
+        } else {
+            text.strip_prefix("$$.")
+        };
+        field.unwrap_or(text).to_owned()
     }
 }
 
@@ -206,12 +264,16 @@ fn invalid_input_reaches_the_failure_notification() {
         .unwrap_or_else(|| panic!("Task.InvalidInput is not caught"));
     let notify = catch["Next"].as_str().unwrap_or_default();
     assert_eq!(
-        asl["States"][notify]["Parameters"]["Payload"]["input"]["kind"],
+        asl["States"][notify]["Arguments"]["Payload"]["input"]["kind"],
         "invoice_failed"
+    );
+    assert_eq!(
+        catch["Assign"]["error"], "{% $states.errorOutput %}",
+        "the caught error is kept for the notification and the Fail state"
     );
     let fail = asl["States"][notify]["Next"].as_str().unwrap_or_default();
     assert_eq!(asl["States"][fail]["Type"], "Fail");
-    assert_eq!(asl["States"][fail]["CausePath"], "$.error.Cause");
+    assert_eq!(asl["States"][fail]["Cause"], "{% $error.Cause %}");
 }
 
 /// Identifiers a Logs Insights query refers to as fields.

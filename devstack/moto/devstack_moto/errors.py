@@ -1,5 +1,6 @@
-"""Failures as AWS reports them, shared by the other modules, and error
-names that travel unchanged out of Parallel branches and Map iterations."""
+"""Failures as AWS reports them, shared by the other modules; error names
+that travel unchanged out of Parallel branches, Map iterations and Fail
+states; a Fail state's cause reported as given."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser import api as parser_api
 from moto.stepfunctions.parser.api import (
     EvaluationFailedEventDetails,
+    ExecutionFailedEventDetails,
     HistoryEventType,
     TaskFailedEventDetails,
 )
@@ -26,6 +28,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 
@@ -80,6 +83,35 @@ def _any_error_name(self, error_name) -> None:
     ErrorName.__init__(self, error_name=error_name)
 
 
+class FailStateFailure(FailureEventException):
+    """A Fail state's error: AWS reports its Error and Cause as given. moto
+    prefixes the cause with "An error occurred while executing the state"
+    when the error's name is States.Runtime or States.QueryEvaluationError,
+    as it does for the engine's own errors, so a Fail state re-raising a
+    caught error changed its cause."""
+
+    def get_execution_failed_event_details(self):
+        details = ExecutionFailedEventDetails()
+        pair = self.extract_error_cause_pair()
+        if pair is not None:
+            error, cause = pair
+            if error:
+                details["error"] = error
+            if cause:
+                details["cause"] = cause
+        return details
+
+
+_original_fail_eval = state_fail.StateFail._eval_state
+
+
+def _fail_eval_state(self, env) -> None:
+    try:
+        _original_fail_eval(self, env)
+    except FailureEventException as failure:
+        raise FailStateFailure(failure_event=failure.failure_event) from None
+
+
 def _name_api_errors() -> None:
     # moto's Step Functions parser declares its API errors with `code` and
     # `status_code`, but their base class reads `TYPE` and `STATUS`: an
@@ -98,4 +130,5 @@ def _name_api_errors() -> None:
 
 def install() -> None:
     custom_error_name.CustomErrorName.__init__ = _any_error_name
+    state_fail.StateFail._eval_state = _fail_eval_state
     _name_api_errors()

@@ -201,7 +201,12 @@ def _variables(env) -> dict:
     store = env.variable_store
     bindings = dict(store._outer_scope)
     bindings.update(store._inner_scope)
-    return bindings
+    # A binding of Python None is undefined to jsonata-python; a variable
+    # assigned JSON null must read as null.
+    return {
+        name: jsonata_utils.Utils.NULL_VALUE if value is None else value
+        for name, value in bindings.items()
+    }
 
 
 def evaluate(env, expression: str, with_states: bool) -> Any:

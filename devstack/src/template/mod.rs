@@ -98,10 +98,24 @@ pub struct StateMachineSpec {
     pub arn: String,
     /// The ASL definition after `DefinitionSubstitutions`.
     pub definition: String,
+    /// `DefinitionSubstitutions`, resolved.
+    pub substitutions: BTreeMap<String, String>,
     /// `Type`: `STANDARD` or `EXPRESS`.
     pub kind: String,
     /// A role ARN to create it with (moto requires one, checks nothing).
     pub role_arn: String,
+}
+
+impl StateMachineSpec {
+    /// Runs the definition in `path` instead of the template's (with the
+    /// template's substitutions): trying a definition without editing the
+    /// template, or keeping an older one under test.
+    pub fn replace_definition(&mut self, path: &Path) -> Result<()> {
+        let text = resources::read_definition(path)
+            .with_context(|| format!("{}: the definition to run instead", self.logical_id))?;
+        self.definition = resources::substitute(&text, &self.substitutions);
+        Ok(())
+    }
 }
 
 /// An S3 bucket.

@@ -98,11 +98,13 @@ impl Resolver {
             (_, Some(definition)) => definition.to_string(),
             _ => bail!("state machine {id} has neither a DefinitionUri file nor a Definition"),
         };
-        if let Some(Value::Object(substitutions)) = props.get("DefinitionSubstitutions") {
-            for (key, value) in substitutions {
-                definition = definition.replace(&format!("${{{key}}}"), &scalar(value)?);
+        let mut substitutions = BTreeMap::new();
+        if let Some(Value::Object(given)) = props.get("DefinitionSubstitutions") {
+            for (key, value) in given {
+                substitutions.insert(key.clone(), scalar(value)?);
             }
         }
+        definition = substitute(&definition, &substitutions);
         let Placement {
             stack_name,
             account,
@@ -113,6 +115,7 @@ impl Resolver {
             name: resource.name.clone(),
             arn: resource.reference.clone(),
             definition,
+            substitutions,
             kind: props
                 .get("Type")
                 .map(scalar)
@@ -180,9 +183,18 @@ fn logging_config(id: &str, config: Option<&Value>, name: &str) -> Result<Loggin
     })
 }
 
+/// `DefinitionSubstitutions` applied: every `${Name}` replaced.
+pub(super) fn substitute(definition: &str, substitutions: &BTreeMap<String, String>) -> String {
+    let mut out = definition.to_owned();
+    for (key, value) in substitutions {
+        out = out.replace(&format!("${{{key}}}"), value);
+    }
+    out
+}
+
 /// A `DefinitionUri` file as JSON text: `.json`, or YAML (`.yaml`, `.yml`),
 /// which SAM accepts too.
-fn read_definition(path: &Path) -> Result<String> {
+pub(super) fn read_definition(path: &Path) -> Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let yaml = matches!(
