@@ -63,28 +63,31 @@ impl Moto {
     /// the local stack's fixes, telling its Step Functions engine to make
     /// Lambda calls to `lambda_port` (moto's engine sends them to
     /// `localhost:$MOTO_PORT`); waits until it answers and switches state
-    /// machine execution on. Its output goes to `log`.
+    /// machine execution on. Its output goes to `log`. Without `fixes`
+    /// it is moto as released (for showing what the fixes change).
     pub async fn start(
         moto_server: &Path,
         port: u16,
         lambda_port: u16,
         log: &Path,
+        fixes: bool,
     ) -> Result<Self> {
         let python = venv_python(moto_server)?;
-        let loader_dir = log.with_file_name("moto-loader");
-        write_loader(&loader_dir)?;
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(&python)
-            .args([
-                "-m",
-                "devstack_moto",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .env("PYTHONPATH", &loader_dir)
+        let mut command = if fixes {
+            let loader_dir = log.with_file_name("moto-loader");
+            write_loader(&loader_dir)?;
+            let mut command = Command::new(&python);
+            command
+                .args(["-m", "devstack_moto"])
+                .env("PYTHONPATH", &loader_dir);
+            command
+        } else {
+            Command::new(moto_server)
+        };
+        let child = command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_PORT", lambda_port.to_string())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -188,4 +191,23 @@ fn log_tail(log: &Path) -> String {
 pub fn default_binary() -> PathBuf {
     std::env::var_os("MOTO_SERVER")
         .map_or_else(|| PathBuf::from(".venv/bin/moto_server"), PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_of_the_loader_is_compiled_in() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("moto/devstack_moto");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".py"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = LOADER.iter().map(|(name, _)| (*name).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded);
+    }
 }

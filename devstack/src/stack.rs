@@ -51,6 +51,9 @@ pub struct Options {
     /// Route the functions' S3 and SQS requests through a
     /// [`FaultProxy`] (see [`Stack::faults`]).
     pub fault_proxy: bool,
+    /// Run moto with the local stack's fixes to its Step Functions engine
+    /// (`devstack/moto/`); off only to show what moto alone does.
+    pub moto_fixes: bool,
 }
 
 impl Options {
@@ -69,6 +72,7 @@ impl Options {
             function_timeouts: HashMap::new(),
             definitions: HashMap::new(),
             fault_proxy: false,
+            moto_fixes: true,
         }
     }
 }
@@ -121,6 +125,7 @@ impl Stack {
             moto_port,
             port,
             &options.state_dir.join("moto.log"),
+            options.moto_fixes,
         )
         .await?;
 
@@ -143,7 +148,9 @@ impl Stack {
                 .state_machines
                 .iter_mut()
                 .find(|m| &m.logical_id == key || &m.name == key)
-                .with_context(|| format!("--definition {key}: the template has no such state machine"))?;
+                .with_context(|| {
+                    format!("--definition {key}: the template has no such state machine")
+                })?;
             machine.replace_definition(path)?;
         }
 
@@ -240,6 +247,15 @@ impl Stack {
             .queue(logical_id)
             .map(|q| q.url.clone())
             .with_context(|| format!("the template has no queue {logical_id}"))
+    }
+
+    /// The binary function `logical_id` runs.
+    pub fn function_binary(&self, logical_id: &str) -> Result<PathBuf> {
+        let spec = self
+            .spec
+            .function(logical_id)
+            .with_context(|| format!("the template has no function {logical_id}"))?;
+        Ok(self.launch.bin_dir.join(&spec.binary))
     }
 
     /// The environment a process of function `logical_id` gets here

@@ -28,19 +28,28 @@ pub fn read_local_lines(log_dir: &Path) -> Result<Vec<String>> {
     };
     for function in functions {
         let function = function?.path();
-        if !function.is_dir() {
-            continue;
+        if function.is_dir() {
+            lines.extend(read_stream_lines(&function)?);
         }
-        for stream in std::fs::read_dir(&function)? {
-            let stream = stream?.path();
-            let text = std::fs::read_to_string(&stream)
-                .with_context(|| format!("reading {}", stream.display()))?;
-            lines.extend(
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(str::to_owned),
-            );
-        }
+    }
+    Ok(lines)
+}
+
+/// All lines of the log streams of one function (`<function>/<stream>.log`).
+pub fn read_stream_lines(function_dir: &Path) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let Ok(streams) = std::fs::read_dir(function_dir) else {
+        return Ok(lines);
+    };
+    for stream in streams {
+        let stream = stream?.path();
+        let text = std::fs::read_to_string(&stream)
+            .with_context(|| format!("reading {}", stream.display()))?;
+        lines.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned),
+        );
     }
     Ok(lines)
 }

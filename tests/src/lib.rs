@@ -1,5 +1,7 @@
 //! Test support: the fakes and helpers end-to-end tests start on 127.0.0.1.
 //!
+//! - [`aws_cli`]: the real AWS CLI against a local stack.
+//!
 //! - [`runtime_api::LocalRuntimeApi`]: the local stack's Runtime API, driving
 //!   one task process invocation by invocation.
 //! - [`sentry_sink::SentrySink`]: an HTTP endpoint that receives Sentry
@@ -13,6 +15,7 @@
 //! - [`log_scan`]: keeps every line the suite's tasks log and scans them for
 //!   personal data and secrets (`make test` runs the `scan-logs` binary).
 
+pub mod aws_cli;
 pub mod binaries;
 pub mod export_server;
 pub mod fixture;

@@ -3,82 +3,9 @@
 //! success with the log tail, function errors, timeouts, unknown functions,
 //! `Event` invocations, warm reuse, and the logs in CloudWatch Logs.
 
-use std::path::PathBuf;
-use std::process::Output;
-
-use base64::Engine;
 use serde_json::{Value, json};
-use tests::local_stack::{Builder, LocalStack};
-
-fn aws_cli() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/aws"))
-}
-
-/// Runs `aws <args>` against the stack's endpoint.
-async fn aws(stack: &LocalStack, args: &[&str]) -> Output {
-    tokio::process::Command::new(aws_cli())
-        .args(args)
-        .args(["--endpoint-url", &stack.stack.endpoint, "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_DEFAULT_REGION", tests::moto::REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e} (make test installs it)", aws_cli().display()))
-}
-
-struct Invoked {
-    meta: Value,
-    payload: Value,
-}
-
-/// `aws lambda invoke` with `--log-type Tail`; the payload lands in a file.
-async fn invoke(stack: &LocalStack, function: &str, payload: &Value, extra: &[&str]) -> Invoked {
-    let out_file = std::env::temp_dir().join(format!(
-        "invoke-{}-{}.json",
-        std::process::id(),
-        NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let payload_text = payload.to_string();
-    let mut args = vec![
-        "lambda",
-        "invoke",
-        "--function-name",
-        function,
-        "--payload",
-        // AWS CLI v1 sends a blob parameter as given.
-        &payload_text,
-    ];
-    args.extend_from_slice(extra);
-    let out_path = out_file.to_string_lossy().into_owned();
-    args.push(&out_path);
-    let output = aws(stack, &args).await;
-    assert!(
-        output.status.success(),
-        "aws lambda invoke failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let meta: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
-    let payload = std::fs::read(&out_file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    let _ = std::fs::remove_file(&out_file);
-    Invoked { meta, payload }
-}
-
-static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-fn log_tail(meta: &Value) -> String {
-    let encoded = meta["LogResult"].as_str().unwrap_or_default();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap_or_else(|e| panic!("LogResult is not base64 ({e}): {encoded}"));
-    String::from_utf8_lossy(&bytes).into_owned()
-}
+use tests::aws_cli::{aws, invoke};
+use tests::local_stack::Builder;
 
 #[tokio::test]
 async fn the_invoke_api_answers_as_lambda_does() {
@@ -97,7 +24,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
     assert!(ok.meta.get("FunctionError").is_none(), "{}", ok.meta);
     assert_eq!(ok.payload["echo"], "hello");
     assert_eq!(ok.payload["correlation_id"], "cli-1");
-    let tail = log_tail(&ok.meta);
+    let tail = ok.log_tail();
     assert!(tail.contains("\"task started\""), "{tail}");
     assert!(tail.contains("\"task finished\""), "{tail}");
     assert!(tail.contains("cli-1"), "{tail}");
@@ -111,7 +38,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
         &["--log-type", "Tail"],
     )
     .await;
-    assert!(log_tail(&warm.meta).contains("\"cold_start\":false"));
+    assert!(warm.log_tail().contains("\"cold_start\":false"));
 
     // A function error: 200, FunctionError, the task's errorType.
     let failed = invoke(
@@ -150,7 +77,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
     )
     .await;
     assert_eq!(after.payload["echo"], "fresh");
-    assert!(log_tail(&after.meta).contains("\"cold_start\":true"));
+    assert!(after.log_tail().contains("\"cold_start\":true"));
 
     // Event invocations are accepted with 202.
     let event = invoke(
@@ -210,7 +137,7 @@ async fn concurrent_invocations_get_their_own_processes() {
     );
     for one in [&a, &b] {
         assert_eq!(one.payload["slept_ms"], 400, "{}", one.payload);
-        assert!(log_tail(&one.meta).contains("\"cold_start\":true"));
+        assert!(one.log_tail().contains("\"cold_start\":true"));
     }
     let lines = stack.finish().await;
     let cold_starts = lines

@@ -175,7 +175,12 @@ fn state_machines_are_complete_and_well_wired() {
                 );
             }
             let envelope = Envelope::of(state, &asl);
-            for key in ["correlation_id", "execution_id", "state_name", "retry_count"] {
+            for key in [
+                "correlation_id",
+                "execution_id",
+                "state_name",
+                "retry_count",
+            ] {
                 assert!(
                     envelope.has(key),
                     "{uri}: `{state_name}` payload lacks {key}"

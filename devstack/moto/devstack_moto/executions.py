@@ -7,13 +7,18 @@
   Python datetime in the context object, so a state that outputs
   ``$states.context`` (or ``$$``) breaks ``DescribeExecution`` with HTTP 500.
   ``$$.State.EnteredTime`` gets AWS's form too (milliseconds, ``Z``).
+- ``DescribeExecution``'s ``output`` is JSON text on AWS; moto returns an
+  execution whose output is a JSON string (``"done"``) without its quotes,
+  which no client can parse.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 
+from moto.stepfunctions import responses
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.backend import execution as execution_module
@@ -54,7 +59,19 @@ def _state_input(self, env) -> None:
     _original_state_input(self, env)
 
 
+_original_describe = responses.StepFunctionResponse.describe_execution
+
+
+def _describe_execution(self):
+    described = _original_describe(self)
+    execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+    if isinstance(execution.output, str) and "output" in described.result:
+        described.result["output"] = json.dumps(execution.output)
+    return described
+
+
 def install() -> None:
+    responses.StepFunctionResponse.describe_execution = _describe_execution
     state_module.CommonStateField._eval_state_input = _state_input
     parser_models.StepFunctionsParserBackend.start_execution = _start_execution
     execution_module.Execution.get_start_execution_details = _start_details

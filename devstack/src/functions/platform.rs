@@ -349,3 +349,133 @@ pub fn iso_ms(time_ms: i64) -> String {
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::template::LoggingConfig;
+
+    fn spec(format: LogFormat, system: Option<Level>) -> FunctionSpec {
+        FunctionSpec {
+            logical_id: "F".to_owned(),
+            name: "f".to_owned(),
+            arn: "arn:aws:lambda:eu-west-1:123456789012:function:f".to_owned(),
+            binary: "f".to_owned(),
+            timeout: Duration::from_secs(3),
+            memory_mb: 128,
+            environment: BTreeMap::new(),
+            logging: LoggingConfig {
+                format,
+                application_level: (format == LogFormat::Json).then_some(Level::Info),
+                system_level: system,
+                group: "/aws/lambda/f".to_owned(),
+            },
+            runtime: "provided.al2023".to_owned(),
+            handler: "bootstrap".to_owned(),
+            architectures: vec!["arm64".to_owned()],
+            description: String::new(),
+            tracing: "PassThrough".to_owned(),
+            ephemeral_storage_mb: 512,
+            role_arn: String::new(),
+        }
+    }
+
+    fn call<'a>(spec: &'a FunctionSpec, status: Status) -> Invocation<'a> {
+        Invocation {
+            spec,
+            request_id: "id-1",
+            trace_id: "Root=1-x",
+            stream: "2026/12/01/[$LATEST]abc",
+            start_ms: 1_000,
+            end_ms: 1_050,
+            duration: Duration::from_micros(38_660),
+            max_memory_mb: 54,
+            status,
+            produced_bytes: 2,
+        }
+    }
+
+    fn init() -> InitPhase {
+        InitPhase {
+            started_ms: 900,
+            duration: Duration::from_micros(203_690),
+            lines: vec![LogEvent::from_line("init line".to_owned(), 950)],
+        }
+    }
+
+    #[test]
+    fn text_lines_are_lambda_s() {
+        let spec = spec(LogFormat::Text, None);
+        let events = invocation_events(
+            &call(&spec, Status::Success),
+            Some(&init()),
+            vec![LogEvent::from_line("hello".to_owned(), 1_010)],
+        );
+        let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+        assert!(messages[0].starts_with("INIT_START Runtime Version: provided:al2023.local\t"));
+        assert_eq!(
+            messages[1..],
+            [
+                "init line",
+                "START RequestId: id-1 Version: $LATEST",
+                "hello",
+                "END RequestId: id-1",
+                "REPORT RequestId: id-1\tDuration: 38.66 ms\tBilled Duration: 243 ms\tMemory Size: 128 MB\tMax Memory Used: 54 MB\tInit Duration: 203.69 ms\t",
+            ]
+        );
+        let timed_out = report_line(&call(&spec, Status::Timeout), None);
+        assert!(timed_out.ends_with("Max Memory Used: 54 MB\tStatus: timeout"));
+        let crashed = report_line(
+            &call(&spec, Status::Error("Runtime.ExitError".into())),
+            None,
+        );
+        assert!(crashed.ends_with("\tStatus: error\tError Type: Runtime.ExitError"));
+        let failed = report_line(&call(&spec, Status::Failure("Task.Failed".into())), None);
+        assert!(failed.ends_with("Max Memory Used: 54 MB\t"), "{failed}");
+    }
+
+    #[test]
+    fn json_records_follow_the_system_log_level() {
+        let debug = spec(LogFormat::Json, Some(Level::Debug));
+        let all = invocation_events(&call(&debug, Status::Success), Some(&init()), Vec::new());
+        let kinds: Vec<String> = all
+            .iter()
+            .map(|e| {
+                serde_json::from_str::<Value>(&e.message).unwrap_or_default()["type"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "platform.initStart",
+                "-",
+                "platform.initReport",
+                "platform.start",
+                "platform.runtimeDone",
+                "platform.report"
+            ]
+        );
+        let report: Value = serde_json::from_str(&all[5].message).unwrap_or_default();
+        assert_eq!(report["time"], "1970-01-01T00:00:01.050Z");
+        assert_eq!(
+            report["record"]["metrics"],
+            json!({"durationMs": 38.66, "billedDurationMs": 243, "memorySizeMB": 128,
+                   "maxMemoryUsedMB": 54, "initDurationMs": 203.69})
+        );
+        assert!(all[0].message.starts_with(r#"{"time":"#), "AWS's key order");
+
+        let warn = spec(LogFormat::Json, Some(Level::Warn));
+        assert!(invocation_events(&call(&warn, Status::Success), None, Vec::new()).is_empty());
+        let failed = invocation_events(&call(&warn, Status::Timeout), None, Vec::new());
+        assert_eq!(
+            failed.len(),
+            2,
+            "runtimeDone and report of a failure are WARN"
+        );
+    }
+}

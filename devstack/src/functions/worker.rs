@@ -32,6 +32,8 @@ pub(super) struct Worker {
     started_wall_ms: i64,
     /// The init phase, until the first invocation writes it.
     init: Mutex<Option<InitPhase>>,
+    /// Whether the process has asked for its first invocation.
+    ready: AtomicBool,
 }
 
 /// What a worker's output goes through: its capture and its log stream.
@@ -117,6 +119,7 @@ impl Worker {
             started,
             started_wall_ms,
             init: Mutex::new(None),
+            ready: AtomicBool::new(false),
         }))
     }
 
@@ -124,6 +127,9 @@ impl Worker {
     /// its init phase, whose lines and duration are kept for the first
     /// invocation's log.
     pub(super) async fn ready(&self, limit: Duration) -> Result<(), InitFailure> {
+        if self.ready.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let mut polls = self.api.polls();
         let mut exited = self.exited.clone();
         let first = tokio::select! {
@@ -151,6 +157,7 @@ impl Worker {
                 .map(|l| LogEvent::from_line(l, at))
                 .collect(),
         });
+        self.ready.store(true, Ordering::SeqCst);
         Ok(())
     }
 

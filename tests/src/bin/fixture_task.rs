@@ -30,6 +30,8 @@ async fn handle(action: Action, ctx: TaskContext) -> Result<Value, TaskError> {
                 "echo": text,
                 "seen_correlation_id": ctx.correlation_id(),
                 "retry_count": ctx.retry_count(),
+                // What the platform's Max Memory Used must at least report.
+                "peak_rss_kib": devstack::process_memory::peak_rss_kib(std::process::id()),
             }))
         }
         Action::Fail { kind } => Err(match kind.as_str() {

@@ -1,0 +1,586 @@
+//! The rows of `docs/local-fidelity.md`: each case is run through the AWS
+//! SDK on the local stack, which must do what AWS does, and on moto as
+//! released, which must still do what the table says it does (so a row
+//! whose difference moto fixes one day shows up here, not in production).
+//!
+//! A case is a small state machine and its input; the fixture template's
+//! function (the `fixture-task` binary) stands in for a Lambda task.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_sfn::Client;
+use serde_json::{Value, json};
+use tests::local_stack::{Builder, LocalStack};
+
+/// What a case must give on one engine.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// `SUCCEEDED` with exactly this output.
+    Output(Value),
+    /// `SUCCEEDED`, and the output passes the check (described for the
+    /// report).
+    OutputWhere(&'static str, fn(&Value) -> bool),
+    /// `SUCCEEDED`, with an output that is not JSON.
+    UnreadableOutput,
+    /// `FAILED` with this error, the cause containing the text.
+    Failed(&'static str, &'static str),
+    /// `CreateStateMachine` answers `InvalidDefinition` containing the text.
+    Refused(&'static str),
+}
+
+#[derive(Debug)]
+struct Case {
+    name: &'static str,
+    definition: Value,
+    input: Value,
+    /// On the local stack: what AWS does.
+    aws: Expect,
+    /// On moto as released.
+    moto: Expect,
+}
+
+/// What moto as released does with any JSONata expression.
+const MOTO_NO_JSONATA: Expect =
+    Expect::Failed("States.Runtime", "'NoneType' object is not callable");
+/// ... and with one in a Parallel branch or Map iteration, whose States.*
+/// error it cannot pass on.
+const MOTO_NO_BRANCH_ERRORS: Expect = Expect::Failed(
+    "States.Runtime",
+    "Custom Error Names MUST NOT begin with the prefix 'States.'",
+);
+
+fn jsonata(states: Value, start: &str) -> Value {
+    json!({"QueryLanguage": "JSONata", "StartAt": start, "States": states})
+}
+
+fn jsonpath(states: Value, start: &str) -> Value {
+    json!({"StartAt": start, "States": states})
+}
+
+/// The fixture function as a JSONata Lambda task.
+fn fixture_task(function: &str, input: Value) -> Value {
+    json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Arguments": {"FunctionName": function, "Payload": {"input": input}},
+    })
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Creates `definition` on `stack` and runs it on `input`: the outcome, or
+/// the creation error.
+async fn run(stack: &LocalStack, definition: &Value, input: &Value) -> Result<Outcome, String> {
+    let sfn: Client = stack.sfn();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let created = sfn
+        .create_state_machine()
+        .name(format!("fidelity-{n}"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/fidelity")
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(service) => format!(
+                "{}: {}",
+                service.meta().code().unwrap_or("(no error code)"),
+                service.meta().message().unwrap_or_default()
+            ),
+            None => format!("{e:?}"),
+        })?;
+    let execution = devstack::workflow::start(
+        &sfn,
+        created.state_machine_arn(),
+        &format!("run-{n}"),
+        input,
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))?;
+    let finished = devstack::workflow::follow(&sfn, &execution, Duration::from_secs(60), |_| {})
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(Outcome {
+        status: finished.status,
+        output: finished.output,
+        error: finished.error,
+        cause: finished.cause,
+    })
+}
+
+#[derive(Debug)]
+struct Outcome {
+    status: String,
+    output: Option<Value>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+/// Why `got` is not what `expect` says, if it is not.
+fn mismatch(expect: &Expect, got: &Result<Outcome, String>) -> Option<String> {
+    let fine = match (expect, got) {
+        (Expect::Output(want), Ok(o)) => o.status == "SUCCEEDED" && o.output.as_ref() == Some(want),
+        (Expect::OutputWhere(_, check), Ok(o)) => {
+            o.status == "SUCCEEDED" && o.output.as_ref().is_some_and(check)
+        }
+        (Expect::Failed(error, cause), Ok(o)) => {
+            o.status == "FAILED"
+                && o.error.as_deref() == Some(error)
+                && o.cause.as_deref().unwrap_or_default().contains(cause)
+        }
+        (Expect::UnreadableOutput, Ok(o)) => o.status == "SUCCEEDED" && o.output.is_none(),
+        (Expect::Refused(text), Err(created)) => {
+            created.starts_with("InvalidDefinition") && created.contains(text)
+        }
+        _ => false,
+    };
+    (!fine).then(|| match expect {
+        Expect::OutputWhere(what, _) => format!("expected an output with {what}, got {got:?}"),
+        _ => format!("expected {expect:?}, got {got:?}"),
+    })
+}
+
+/// Runs every case on the local stack and on moto as released; panics with
+/// every row that does not hold.
+async fn check(cases: Vec<Case>) {
+    let ours = Builder::fixture().start().await;
+    let plain = Builder::fixture().plain_moto().start().await;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (on_ours, on_plain) = tokio::join!(
+            run(&ours, &case.definition, &case.input),
+            run(&plain, &case.definition, &case.input),
+        );
+        if let Some(why) = mismatch(&case.aws, &on_ours) {
+            failures.push(format!("{}: the local stack: {why}", case.name));
+        }
+        if let Some(why) = mismatch(&case.moto, &on_plain) {
+            failures.push(format!("{}: moto as released: {why}", case.name));
+        }
+    }
+    ours.finish().await;
+    plain.finish().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn fixture_function() -> String {
+    "arn:aws:lambda:eu-west-1:123456789012:function:test-fixture".to_owned()
+}
+
+#[tokio::test]
+async fn jsonata_states_evaluate_as_on_aws() {
+    let function = fixture_function();
+    check(vec![
+        Case {
+            name: "Arguments, Output, $states.input and $states.result",
+            definition: jsonata(
+                json!({"Echo": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Arguments": {"FunctionName": function, "Payload": {
+                        "correlation_id": "{% $states.input.id %}",
+                        "state_name": "{% $states.context.State.Name %}",
+                        "input": {"action": "echo", "text": "{% $uppercase($states.input.text) %}"}}},
+                    "Output": "{% {'echo': $states.result.Payload.echo, 'cid': $states.result.Payload.seen_correlation_id, 'status': $states.result.StatusCode} %}",
+                    "End": true}}),
+                "Echo",
+            ),
+            input: json!({"id": "fidelity-1", "text": "hello"}),
+            aws: Expect::Output(json!({"echo": "HELLO", "cid": "fidelity-1", "status": 200})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "variables across states, Assign and Output both see the values of state entry",
+            definition: jsonata(
+                json!({
+                    "First": {"Type": "Pass", "Assign": {"x": 1, "quote": "{% $states.input.quote %}"}, "Next": "Second"},
+                    "Second": {"Type": "Pass",
+                        "Assign": {"x": "{% $x + 10 %}", "old_x": "{% $x %}"},
+                        "Output": {"x_in_output": "{% $x %}"}, "Next": "Third"},
+                    "Third": {"Type": "Pass",
+                        "Output": "{% {'x': $x, 'old_x': $old_x, 'quote': $quote, 'input': $states.input} %}",
+                        "End": true}}),
+                "First",
+            ),
+            input: json!({"quote": "a \"quoted\" \\ value"}),
+            aws: Expect::Output(json!({
+                "x": 11, "old_x": 1, "quote": "a \"quoted\" \\ value",
+                "input": {"x_in_output": 1}})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "a variable assigned null reads as null",
+            definition: jsonata(
+                json!({
+                    "Set": {"Type": "Pass", "Assign": {"nothing": null}, "Next": "Read"},
+                    "Read": {"Type": "Pass", "Output": {"n": "{% $nothing %}"}, "End": true}}),
+                "Set",
+            ),
+            input: json!({}),
+            aws: Expect::Output(json!({"n": null})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "Step Functions' JSONata functions",
+            definition: jsonata(
+                json!({"F": {"Type": "Pass", "Output": {
+                    "partition": "{% $partition([1,2,3,4,5], 2) %}",
+                    "range": "{% $range(0, 10, 2) %}",
+                    "hash": "{% $hash('input', 'SHA-1') %}",
+                    "seeded": "{% $random(42) %}",
+                    "random": "{% $random() %}",
+                    "uuid": "{% $uuid() %}",
+                    "parse": "{% $parse('{\"a\": [1, 2]}') %}"}, "End": true}}),
+                "F",
+            ),
+            input: json!({}),
+            aws: Expect::OutputWhere("the documented values", |o| {
+                o["partition"] == json!([[1, 2], [3, 4], [5]])
+                    && o["range"] == json!([0, 2, 4, 6, 8, 10])
+                    && o["hash"] == "140f86aae51ab9e1cda9b4254fe98a74eb54c1a1"
+                    && o["seeded"] == json!(0.727_563_680_032_868_1)
+                    && o["random"].as_f64().is_some_and(|r| (0.0..1.0).contains(&r))
+                    && o["uuid"].as_str().is_some_and(|u| u.len() == 36 && u.as_bytes()[14] == b'4')
+                    && o["parse"] == json!({"a": [1, 2]})
+            }),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "$eval is not available",
+            definition: jsonata(
+                json!({"E": {"Type": "Pass", "Output": "{% $eval('1 + 1') %}", "End": true}}),
+                "E",
+            ),
+            input: json!({}),
+            aws: Expect::Failed("States.QueryEvaluationError", "Attempted to invoke a non-function"),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "an undefined result is States.QueryEvaluationError naming the field",
+            definition: jsonata(
+                json!({"U": {"Type": "Pass", "Output": {"a": {"b": "{% $states.input.missing %}"}}, "End": true}}),
+                "U",
+            ),
+            input: json!({"present": 1}),
+            aws: Expect::Failed(
+                "States.QueryEvaluationError",
+                "The JSONata expression '$states.input.missing' specified for the field 'Output/a/b' returned nothing (undefined).",
+            ),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "a Condition that is not a boolean is States.QueryEvaluationError",
+            definition: jsonata(
+                json!({
+                    "C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.n %}", "Next": "D"}], "Default": "D"},
+                    "D": {"Type": "Succeed"}}),
+                "C",
+            ),
+            input: json!({"n": 5}),
+            aws: Expect::Failed("States.QueryEvaluationError", "Expected 'boolean', but was 'number'"),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "expression errors are caught; a Fail state re-raises with the cause unchanged",
+            definition: jsonata(
+                json!({
+                    "Branches": {"Type": "Parallel",
+                        "Branches": [{"StartAt": "Add", "States": {"Add": {"Type": "Pass", "Output": "{% $states.input.text + 1 %}", "End": true}}}],
+                        "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"],
+                                   "Assign": {"caught": "{% $states.errorOutput %}"}, "Next": "Rethrow"}],
+                        "End": true},
+                    "Rethrow": {"Type": "Fail", "Error": "{% $caught.Error %}", "Cause": "{% 'rethrown: ' & $caught.Cause %}"}}),
+                "Branches",
+            ),
+            input: json!({"text": "not a number"}),
+            aws: Expect::Failed("States.QueryEvaluationError", "rethrown: An error occurred while executing the state 'Add'"),
+            moto: MOTO_NO_BRANCH_ERRORS,
+        },
+        Case {
+            name: "a Lambda error reaches a Catch's $states.errorOutput",
+            definition: jsonata(
+                json!({
+                    "Fail": {
+                        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Arguments": {"FunctionName": function, "Payload": {"input": {"action": "fail", "kind": "invalid_input"}}},
+                        "Catch": [{"ErrorEquals": ["Task.InvalidInput"], "Output": "{% {'error': $states.errorOutput.Error} %}", "Next": "Done"}],
+                        "End": true},
+                    "Done": {"Type": "Succeed"}}),
+                "Fail",
+            ),
+            input: json!({}),
+            aws: Expect::Output(json!({"error": "Task.InvalidInput"})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "Map: Items, ItemSelector and $states.context.Map.Item; inner states read outer variables",
+            definition: jsonata(
+                json!({
+                    "Set": {"Type": "Pass", "Assign": {"factor": 10}, "Next": "Each"},
+                    "Each": {"Type": "Map",
+                        "Items": "{% $states.input.xs %}",
+                        "ItemSelector": {"v": "{% $states.context.Map.Item.Value %}", "i": "{% $states.context.Map.Item.Index %}"},
+                        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Scale", "States": {
+                            "Scale": {"Type": "Pass", "Assign": {"scaled": "{% $states.input.v * $factor %}"}, "Next": "Report"},
+                            "Report": {"Type": "Pass", "Output": "{% $scaled + $states.input.i %}", "End": true}}},
+                        "Assign": {"count": "{% $count($states.result) %}"},
+                        "Next": "After"},
+                    "After": {"Type": "Pass", "Output": "{% {'results': $states.input, 'count': $count} %}", "End": true}}),
+                "Set",
+            ),
+            input: json!({"xs": [1, 2, 3]}),
+            aws: Expect::Output(json!({"results": [10, 21, 32], "count": 3})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "variables of a Map iteration are gone after the Map",
+            definition: jsonata(
+                json!({
+                    "Each": {"Type": "Map", "Items": [1],
+                        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Inner",
+                            "States": {"Inner": {"Type": "Pass", "Assign": {"inner": 1}, "End": true}}},
+                        "Next": "After"},
+                    "After": {"Type": "Pass", "Output": "{% $inner %}", "End": true}}),
+                "Each",
+            ),
+            input: json!({}),
+            aws: Expect::Failed("States.QueryEvaluationError", "'$inner' specified for the field 'Output' returned nothing"),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "an inner scope may not assign a variable of an outer scope",
+            definition: jsonata(
+                json!({
+                    "Set": {"Type": "Pass", "Assign": {"outer": 1}, "Next": "Each"},
+                    "Each": {"Type": "Map", "Items": [1],
+                        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Inner",
+                            "States": {"Inner": {"Type": "Pass", "Assign": {"outer": 2}, "End": true}}},
+                        "End": true}}),
+                "Set",
+            ),
+            input: json!({}),
+            aws: Expect::Refused("'outer' is assigned in an outer scope"),
+            moto: Expect::Failed("States.Runtime", "Custom Error Names MUST NOT begin with the prefix 'States.'"),
+        },
+        Case {
+            name: "Parallel branches read outer variables",
+            definition: jsonata(
+                json!({
+                    "Set": {"Type": "Pass", "Assign": {"base": 5}, "Next": "Both"},
+                    "Both": {"Type": "Parallel", "Branches": [
+                        {"StartAt": "A", "States": {"A": {"Type": "Pass", "Output": "{% $base + 1 %}", "End": true}}},
+                        {"StartAt": "B", "States": {"B": {"Type": "Pass", "Output": "{% $base + 2 %}", "End": true}}}],
+                        "End": true}}),
+                "Set",
+            ),
+            input: json!({}),
+            aws: Expect::Output(json!([6, 7])),
+            moto: MOTO_NO_BRANCH_ERRORS,
+        },
+        Case {
+            name: "a Choice rule whose Next is the Default state does not get the state's Assign",
+            definition: jsonata(
+                json!({
+                    "C": {"Type": "Choice", "Assign": {"path": "default"},
+                        "Choices": [{"Condition": "{% $states.input.n > 1 %}", "Assign": {"path": "rule"}, "Next": "D"}],
+                        "Default": "D"},
+                    "D": {"Type": "Pass", "Output": {"path": "{% $path %}"}, "End": true}}),
+                "C",
+            ),
+            input: json!({"n": 5}),
+            aws: Expect::Output(json!({"path": "rule"})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "a JSONata expression that does not parse is refused at creation",
+            definition: jsonata(
+                json!({"P": {"Type": "Pass", "Output": "{% $states.input + %}", "End": true}}),
+                "P",
+            ),
+            input: json!({}),
+            aws: Expect::Refused("INVALID_JSONATA_EXPRESSION"),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "$states.result is refused where it is not available",
+            definition: jsonata(
+                json!({"T": fixture_task_with(&function, json!({"action": "echo", "text": "{% $string($states.result) %}"}))}),
+                "T",
+            ),
+            input: json!({}),
+            aws: Expect::Refused("$states.result is not accessible at /States/T/Arguments/Payload/input/text"),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "a variable read in a JSONPath state",
+            definition: jsonpath(
+                json!({
+                    "Set": {"Type": "Pass", "Assign": {"v.$": "$.value"}, "Next": "Read"},
+                    "Read": {"Type": "Pass", "Parameters": {"got.$": "$v"}, "End": true}}),
+                "Set",
+            ),
+            input: json!({"value": "it \"works\""}),
+            aws: Expect::Output(json!({"got": "it \"works\""})),
+            moto: MOTO_NO_JSONATA,
+        },
+    ])
+    .await;
+}
+
+fn fixture_task_with(function: &str, input: Value) -> Value {
+    let mut task = fixture_task(function, input);
+    task["End"] = json!(true);
+    task
+}
+
+#[tokio::test]
+async fn jsonpath_states_follow_aws() {
+    let items = json!({"items": [{"a": 2, "b": "x"}, {"a": 0, "b": "x"}, {"a": 5, "b": "y"}]});
+    check(vec![
+        Case {
+            name: "a Choice rule on a path that does not exist fails the execution",
+            definition: jsonpath(
+                json!({
+                    "C": {"Type": "Choice",
+                        "Choices": [{"Variable": "$.missing", "NumericEquals": 1, "Next": "A"}],
+                        "Default": "B"},
+                    "A": {"Type": "Pass", "Result": {"took": "a"}, "End": true},
+                    "B": {"Type": "Pass", "Result": {"took": "b"}, "End": true}}),
+                "C",
+            ),
+            input: json!({"present": 1}),
+            aws: Expect::Failed("States.Runtime", "Invalid path '$.missing': The choice state's condition path references an invalid value."),
+            moto: Expect::Output(json!({"took": "b"})),
+        },
+        Case {
+            name: "IsPresent on a path that does not exist is false, not an error",
+            definition: jsonpath(
+                json!({
+                    "C": {"Type": "Choice",
+                        "Choices": [{"Variable": "$.missing", "IsPresent": true, "Next": "A"}],
+                        "Default": "B"},
+                    "A": {"Type": "Pass", "Result": {"took": "a"}, "End": true},
+                    "B": {"Type": "Pass", "Result": {"took": "b"}, "End": true}}),
+                "C",
+            ),
+            input: json!({"present": 1}),
+            aws: Expect::Output(json!({"took": "b"})),
+            moto: Expect::Output(json!({"took": "b"})),
+        },
+        Case {
+            name: "an execution whose output is a JSON string",
+            definition: jsonpath(
+                json!({"P": {"Type": "Pass", "Result": "done", "End": true}}),
+                "P",
+            ),
+            input: json!({}),
+            aws: Expect::Output(json!("done")),
+            moto: Expect::UnreadableOutput,
+        },
+        Case {
+            name: "filters with && and || select as Jayway does; one that matches nothing is []",
+            definition: jsonpath(
+                json!({"P": {"Type": "Pass", "Parameters": {
+                    "both.$": "$.items[?(@.a > 1 && @.b == 'x')].a",
+                    "either.$": "$.items[?(@.a > 4 || @.b == 'x')].a",
+                    "none.$": "$.items[?(@.a > 100 && @.b == 'x')]"}, "End": true}}),
+                "P",
+            ),
+            input: items.clone(),
+            aws: Expect::Output(json!({"both": [2], "either": [2, 0, 5], "none": []})),
+            moto: Expect::Failed("States.Runtime", "could not be found in the input"),
+        },
+        Case {
+            name: "a path string with JSON escapes (double-quoted filter strings)",
+            definition: jsonpath(
+                json!({"P": {"Type": "Pass", "Parameters": {"ys.$": "$.items[?(@.b == \"y\" || @.a == 0)].a"}, "End": true}}),
+                "P",
+            ),
+            input: items,
+            aws: Expect::Output(json!({"ys": [0, 5]})),
+            moto: Expect::Failed("States.Runtime", "JsonPathParserError"),
+        },
+        Case {
+            name: "a JSONPath the local JSONPath library cannot read is refused loudly at creation",
+            definition: jsonpath(
+                json!({"P": {"Type": "Pass", "Parameters": {"n.$": "$.items.length()"}, "End": true}}),
+                "P",
+            ),
+            input: json!({"items": [1, 2]}),
+            aws: Expect::Refused("DEVSTACK_UNSUPPORTED_JSONPATH"),
+            moto: Expect::Failed("States.Runtime", "JsonPathParserError"),
+        },
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn executions_start_as_on_aws() {
+    let ours = Builder::fixture().start().await;
+    let plain = Builder::fixture().plain_moto().start().await;
+    // JSONPath, so moto as released runs it too.
+    let definition = jsonpath(
+        json!({"P": {"Type": "Pass", "Parameters": {"execution.$": "$$.Execution"}, "End": true}}),
+        "P",
+    );
+    let mut runs = Vec::new();
+    for (stack, which) in [(&ours, "the local stack"), (&plain, "moto as released")] {
+        let sfn = stack.sfn();
+        let machine = sfn
+            .create_state_machine()
+            .name("context")
+            .definition(definition.to_string())
+            .role_arn("arn:aws:iam::123456789012:role/fidelity")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{which}: {e:?}"));
+        // Without a name, AWS names the execution with a UUID.
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(machine.state_machine_arn())
+            .input("{}")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{which}: {e:?}"));
+        let name = started
+            .execution_arn()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let finished = devstack::workflow::follow(
+            &sfn,
+            started.execution_arn(),
+            Duration::from_secs(60),
+            |_| {},
+        )
+        .await;
+        runs.push((
+            which,
+            name,
+            finished.map(|f| f.output).map_err(|e| format!("{e:#}")),
+        ));
+    }
+    ours.finish().await;
+    plain.finish().await;
+
+    let (_, name, output) = &runs[0];
+    assert_eq!(name.len(), 36, "a UUID name, got {name:?}");
+    let output = output.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let execution = &output.as_ref().unwrap_or_else(|| panic!("no output"))["execution"];
+    assert_eq!(execution["Name"], json!(name));
+    let start = execution["StartTime"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(start).is_ok()
+            && start.ends_with('Z')
+            && start.len() == 24,
+        "StartTime as AWS writes it: {start:?}"
+    );
+
+    let (_, plain_name, plain_output) = &runs[1];
+    assert_eq!(plain_name, "None", "moto as released names it None");
+    assert!(
+        plain_output.is_err() || plain_output.as_ref().is_ok_and(Option::is_none),
+        "{plain_output:?}"
+    );
+}
