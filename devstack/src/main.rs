@@ -3,6 +3,7 @@
 //! - `devstack up`: start the stack and keep it running until Ctrl-C.
 //! - `devstack demo`: start it, run the demo workflows, report, stop.
 //! - `devstack logs <correlation-id>`: every line of one correlation ID.
+//! - `devstack requirements`: the pinned Python packages it runs with.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,6 +51,9 @@ enum Command {
     },
     /// Start the stack, run the demo workflows, print what they did, stop.
     Demo,
+    /// Print the Python packages the local stack needs (moto and the JSONata
+    /// evaluator, pinned), for `pip install -r`.
+    Requirements,
     /// Print every log line of one correlation ID, oldest first.
     Logs {
         /// The correlation ID.
@@ -87,6 +91,10 @@ async fn main() -> Result<()> {
             up(options).await
         }
         Command::Demo => demo::run(options).await,
+        Command::Requirements => {
+            print!("{}", include_str!("../../requirements.txt"));
+            Ok(())
+        }
         Command::Logs {
             correlation_id,
             endpoint,

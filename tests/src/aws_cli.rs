@@ -8,17 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::local_stack::LocalStack;
-
 fn aws_cli() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/aws"))
 }
 
-/// Runs `aws <args>` against the stack's endpoint.
-pub async fn aws(stack: &LocalStack, args: &[&str]) -> Output {
+/// Runs `aws <args>` against a local stack's `endpoint`.
+pub async fn aws(endpoint: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(aws_cli())
         .args(args)
-        .args(["--endpoint-url", &stack.stack.endpoint, "--output", "json"])
+        .args(["--endpoint-url", endpoint, "--output", "json"])
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_DEFAULT_REGION", crate::moto::REGION)
@@ -30,8 +28,8 @@ pub async fn aws(stack: &LocalStack, args: &[&str]) -> Output {
 }
 
 /// `aws <args>` that must succeed, its JSON output parsed.
-pub async fn aws_json(stack: &LocalStack, args: &[&str]) -> Value {
-    let output = aws(stack, args).await;
+pub async fn aws_json(endpoint: &str, args: &[&str]) -> Value {
+    let output = aws(endpoint, args).await;
     assert!(
         output.status.success(),
         "aws {} failed: {}",
@@ -66,12 +64,7 @@ static NEXT_FILE: AtomicUsize = AtomicUsize::new(0);
 
 /// `aws lambda invoke` of `function` with `payload` and `extra` options; the
 /// payload lands in a file, read back.
-pub async fn invoke(
-    stack: &LocalStack,
-    function: &str,
-    payload: &Value,
-    extra: &[&str],
-) -> Invoked {
+pub async fn invoke(endpoint: &str, function: &str, payload: &Value, extra: &[&str]) -> Invoked {
     let out_file = std::env::temp_dir().join(format!(
         "invoke-{}-{}.json",
         std::process::id(),
@@ -90,7 +83,7 @@ pub async fn invoke(
     args.extend_from_slice(extra);
     let out_path = out_file.to_string_lossy().into_owned();
     args.push(&out_path);
-    let meta = aws_json(stack, &args).await;
+    let meta = aws_json(endpoint, &args).await;
     let payload = std::fs::read(&out_file)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -14,7 +14,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
 
     // Success, with the invocation's log lines in the tail.
     let ok = invoke(
-        &stack,
+        &stack.stack.endpoint,
         &function,
         &json!({"correlation_id": "cli-1", "input": {"action": "echo", "text": "hello"}}),
         &["--log-type", "Tail"],
@@ -32,7 +32,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
     // The same process again (warm), by name instead of ARN.
     let name = stack.stack.spec.functions[0].name.clone();
     let warm = invoke(
-        &stack,
+        &stack.stack.endpoint,
         &name,
         &json!({"correlation_id": "cli-2", "input": {"action": "echo", "text": "again"}}),
         &["--log-type", "Tail"],
@@ -42,7 +42,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
 
     // A function error: 200, FunctionError, the task's errorType.
     let failed = invoke(
-        &stack,
+        &stack.stack.endpoint,
         &function,
         &json!({"input": {"action": "fail", "kind": "invalid_input"}}),
         &[],
@@ -54,7 +54,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
 
     // A hung task the guard cannot stop: killed at the function's Timeout.
     let hung = invoke(
-        &stack,
+        &stack.stack.endpoint,
         &function,
         &json!({"input": {"action": "block", "ms": 10_000}}),
         &[],
@@ -70,7 +70,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
 
     // The next invocation gets a new (cold) process.
     let after = invoke(
-        &stack,
+        &stack.stack.endpoint,
         &function,
         &json!({"input": {"action": "echo", "text": "fresh"}}),
         &["--log-type", "Tail"],
@@ -81,7 +81,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
 
     // Event invocations are accepted with 202.
     let event = invoke(
-        &stack,
+        &stack.stack.endpoint,
         &function,
         &json!({"input": {"action": "echo", "text": "async"}}),
         &["--invocation-type", "Event"],
@@ -91,7 +91,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
 
     // An unknown function.
     let missing = aws(
-        &stack,
+        &stack.stack.endpoint,
         &[
             "lambda",
             "invoke",
@@ -108,7 +108,7 @@ async fn the_invoke_api_answers_as_lambda_does() {
     // The lines are in CloudWatch Logs, under the function's log group.
     let group = stack.stack.spec.functions[0].logging.group.clone();
     let logs = aws(
-        &stack,
+        &stack.stack.endpoint,
         &["logs", "filter-log-events", "--log-group-name", &group],
     )
     .await;
@@ -132,8 +132,18 @@ async fn concurrent_invocations_get_their_own_processes() {
     let function = stack.stack.spec.functions[0].arn.clone();
     let slow = json!({"input": {"action": "sleep", "ms": 400}});
     let (a, b) = tokio::join!(
-        invoke(&stack, &function, &slow, &["--log-type", "Tail"]),
-        invoke(&stack, &function, &slow, &["--log-type", "Tail"]),
+        invoke(
+            &stack.stack.endpoint,
+            &function,
+            &slow,
+            &["--log-type", "Tail"]
+        ),
+        invoke(
+            &stack.stack.endpoint,
+            &function,
+            &slow,
+            &["--log-type", "Tail"]
+        ),
     );
     for one in [&a, &b] {
         assert_eq!(one.payload["slept_ms"], 400, "{}", one.payload);

@@ -41,7 +41,7 @@ fn kinds(records: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn the_control_plane_describes_the_template_s_functions() {
     let stack = Builder::fixture().start().await;
-    let listed = aws_json(&stack, &["lambda", "list-functions"]).await;
+    let listed = aws_json(&stack.stack.endpoint, &["lambda", "list-functions"]).await;
     let functions = listed["Functions"].as_array().cloned().unwrap_or_default();
     let names: Vec<&str> = functions
         .iter()
@@ -76,7 +76,11 @@ async fn the_control_plane_describes_the_template_s_functions() {
     );
 
     let arn = stack.stack.spec.functions[0].arn.clone();
-    let got = aws_json(&stack, &["lambda", "get-function", "--function-name", &arn]).await;
+    let got = aws_json(
+        &stack.stack.endpoint,
+        &["lambda", "get-function", "--function-name", &arn],
+    )
+    .await;
     let configuration = &got["Configuration"];
     assert_eq!(configuration["FunctionArn"], json!(arn));
     assert_eq!(configuration["State"], "Active");
@@ -95,7 +99,7 @@ async fn the_control_plane_describes_the_template_s_functions() {
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&binary))
     );
     let alone = aws_json(
-        &stack,
+        &stack.stack.endpoint,
         &[
             "lambda",
             "get-function-configuration",
@@ -114,7 +118,7 @@ async fn the_control_plane_describes_the_template_s_functions() {
             function,
         ];
         args.extend(qualifier.iter().flat_map(|q| ["--qualifier", *q]));
-        let missing = aws(&stack, &args).await;
+        let missing = aws(&stack.stack.endpoint, &args).await;
         let stderr = String::from_utf8_lossy(&missing.stderr);
         assert!(
             !missing.status.success() && stderr.contains("ResourceNotFoundException"),
@@ -134,7 +138,7 @@ async fn the_control_plane_describes_the_template_s_functions() {
 async fn json_log_streams_carry_platform_records_with_real_init_time_and_memory() {
     let stack = Builder::fixture().start().await;
     let cold = invoke(
-        &stack,
+        &stack.stack.endpoint,
         JSON_FUNCTION,
         &echo("cold"),
         &["--log-type", "Tail"],
@@ -190,7 +194,7 @@ async fn json_log_streams_carry_platform_records_with_real_init_time_and_memory(
     );
 
     let warm = invoke(
-        &stack,
+        &stack.stack.endpoint,
         JSON_FUNCTION,
         &echo("warm"),
         &["--log-type", "Tail"],
@@ -210,7 +214,7 @@ async fn json_log_streams_carry_platform_records_with_real_init_time_and_memory(
 
     // The same records are in CloudWatch Logs, in the function's group.
     let events = aws_json(
-        &stack,
+        &stack.stack.endpoint,
         &[
             "logs",
             "filter-log-events",
@@ -237,7 +241,7 @@ async fn json_log_streams_carry_platform_records_with_real_init_time_and_memory(
 async fn text_log_streams_carry_start_end_and_report_lines() {
     let stack = Builder::fixture().start().await;
     let cold = invoke(
-        &stack,
+        &stack.stack.endpoint,
         TEXT_FUNCTION,
         &echo("text"),
         &["--log-type", "Tail"],
@@ -292,7 +296,7 @@ async fn text_log_streams_carry_start_end_and_report_lines() {
 
     // Killed at its Timeout: Duration is the timeout, REPORT says so.
     let hung = invoke(
-        &stack,
+        &stack.stack.endpoint,
         TEXT_FUNCTION,
         &json!({"input": {"action": "block", "ms": 10_000}}),
         &["--log-type", "Tail"],
@@ -315,7 +319,7 @@ async fn log_levels_drop_what_lambda_drops() {
     // ApplicationLogLevel WARN, SystemLogLevel WARN: a success leaves
     // nothing (its lines are INFO, its start and report records too).
     let quiet = invoke(
-        &stack,
+        &stack.stack.endpoint,
         QUIET_FUNCTION,
         &echo("quiet"),
         &["--log-type", "Tail"],
@@ -327,7 +331,7 @@ async fn log_levels_drop_what_lambda_drops() {
     // A failure keeps its WARN end line and its (WARN) report record; the
     // INFO start line and the INFO start record are dropped.
     let failed = invoke(
-        &stack,
+        &stack.stack.endpoint,
         QUIET_FUNCTION,
         &json!({"input": {"action": "fail", "kind": "invalid_input"}}),
         &["--log-type", "Tail"],
@@ -345,7 +349,7 @@ async fn log_levels_drop_what_lambda_drops() {
 
     // The INFO function keeps everything for the same failure.
     let loud = invoke(
-        &stack,
+        &stack.stack.endpoint,
         JSON_FUNCTION,
         &json!({"input": {"action": "fail", "kind": "invalid_input"}}),
         &["--log-type", "Tail"],
