@@ -89,6 +89,44 @@ pub fn trace_header() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log_levels::Level;
+    use crate::template::StackSpec;
+
+    #[test]
+    fn the_log_format_is_always_set_and_the_level_only_with_json() {
+        let template: serde_norway::Value = serde_norway::from_str(
+            "Resources:\n  J:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: j}}\n    Properties:\n      LoggingConfig: {LogFormat: JSON, ApplicationLogLevel: WARN}\n  T:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: t}}\n    Properties: {}\n",
+        )
+        .unwrap_or(serde_norway::Value::Null);
+        let placement = crate::template::Placement {
+            stack_name: "s".to_owned(),
+            region: "eu-west-1".to_owned(),
+            account: "123456789012".to_owned(),
+            endpoint: "http://127.0.0.1:1".to_owned(),
+        };
+        let spec = StackSpec::from_yaml(
+            &template,
+            std::path::Path::new("."),
+            placement,
+            &BTreeMap::new(),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let launch = Launch {
+            bin_dir: PathBuf::from("bin"),
+            log_dir: PathBuf::from("logs"),
+            capture_dir: PathBuf::from("capture"),
+            region: "eu-west-1".to_owned(),
+            environment: BTreeMap::new(),
+            overrides: HashMap::new(),
+        };
+        let json = lambda_environment(&spec.functions[0], &launch, "stream", "api");
+        assert_eq!(json["AWS_LAMBDA_LOG_FORMAT"], "JSON");
+        assert_eq!(json["AWS_LAMBDA_LOG_LEVEL"], Level::Warn.as_str());
+        assert_eq!(json["AWS_LAMBDA_LOG_GROUP_NAME"], "/aws/lambda/s-J");
+        let text = lambda_environment(&spec.functions[1], &launch, "stream", "api");
+        assert_eq!(text["AWS_LAMBDA_LOG_FORMAT"], "Text");
+        assert!(!text.contains_key("AWS_LAMBDA_LOG_LEVEL"));
+    }
 
     #[test]
     fn trace_headers_have_xray_shape() {

@@ -343,7 +343,7 @@ mod tests {
             invoice.definition
         );
         assert!(invoice.definition.contains("function:demo-invoice\""));
-        assert!(invoice.definition.contains("States.StringToJson('250')"));
+        assert!(invoice.definition.contains("$order_total <= 250 "));
         let definition: Value = match serde_json::from_str(&invoice.definition) {
             Ok(v) => v,
             Err(e) => panic!("definition is not JSON after substitution: {e}"),
@@ -387,6 +387,32 @@ mod tests {
         let err =
             StackSpec::from_yaml(&broken, Path::new("."), placement(), &BTreeMap::new()).err();
         assert!(err.is_some_and(|e| format!("{e:#}").contains("Ref Missing")));
+    }
+
+    #[test]
+    fn log_levels_need_the_json_format_as_lambda_requires() {
+        let with = |logging: &str| -> Result<StackSpec> {
+            let template: Yaml = serde_norway::from_str(&format!(
+                "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {{BuildProperties: {{Binary: f}}}}\n    Properties:\n      LoggingConfig: {logging}\n"
+            ))?;
+            StackSpec::from_yaml(&template, Path::new("."), placement(), &BTreeMap::new())
+        };
+        let refused = with("{LogFormat: Text, ApplicationLogLevel: WARN}").err();
+        assert!(
+            refused.is_some_and(|e| format!("{e:#}").contains("only with LogFormat JSON")),
+            "Lambda refuses levels with the text format"
+        );
+        let json = with("{LogFormat: JSON}").unwrap_or_else(|e| panic!("{e:#}"));
+        let logging = &json.functions[0].logging;
+        assert_eq!(
+            logging.application_level,
+            Some(Level::Info),
+            "INFO unless set"
+        );
+        assert_eq!(logging.system_level, Some(Level::Info));
+        assert_eq!(logging.group, "/aws/lambda/demo-F");
+        let bad = with("{LogFormat: JSON, SystemLogLevel: ERROR}").err();
+        assert!(bad.is_some_and(|e| format!("{e:#}").contains("SystemLogLevel")));
     }
 
     #[test]
