@@ -42,8 +42,9 @@ SECTIONS = [
      "`scripts/bench_invoice.py`: whole-process renders, 10 runs each."),
     ("backup.txt", "5b. Backup: streaming export vs `aws s3 cp`",
      "`bench-backup` against moto on 127.0.0.1."),
-    ("workflow.md", "6. Workflows",
-     "Standard workflows are billed per state transition."),
+    ("workflow.md", "6. Workflows and query languages",
+     "`bench/src/bin/workflow_bench.rs`. Standard workflows are billed per "
+     "state transition."),
 ]
 
 # Hand-written analysis of the goals, kept beside the bench code.
@@ -59,6 +60,7 @@ AWS_LAMBDA_LOG_FORMAT=JSON cargo bench --locked -p common --bench invocation > /
 python3 scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap
 target/release/bench-backup target/release/backup .venv/bin/aws
 target/release/runtime-bench target/bench target/release .venv-bench/bin/python
+target/release/workflow-bench target/bench target/release
 python3 scripts/bench_sizes.py ...
 python3 scripts/bench_report.py target/bench ..."""
 

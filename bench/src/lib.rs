@@ -63,6 +63,22 @@ impl TimedApi {
     }
 }
 
+/// Ten small objects under `daily/` of `bucket`, created on `stack`: the
+/// source the backup measurements copy.
+pub async fn prepare_backup_source(stack: &devstack::stack::Stack, bucket: &str) -> Result<()> {
+    let s3 = devstack::clients::s3(&stack.aws);
+    devstack::provision::create_bucket(&s3, bucket, &stack.spec.placement.region).await?;
+    for i in 0..10 {
+        s3.put_object()
+            .bucket(bucket)
+            .key(format!("daily/part-{i}.json"))
+            .body(format!("{{\"n\": {i}}}").into_bytes().into())
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
 /// Median, extremes and tail of a sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {

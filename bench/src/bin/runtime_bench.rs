@@ -7,7 +7,6 @@
 //! - peak RSS of each after its first response;
 //! - warm overhead: round trips through a Runtime API loop, echo with and
 //!   without `common`, Sentry off and on (a local endpoint);
-//! - workflows: wall time and state transitions on the local stack.
 //!
 //! Usage: `runtime-bench <out-dir> <release-bin-dir> <python>` from the
 //! repository root.
@@ -194,7 +193,7 @@ async fn main() -> Result<()> {
 }
 
 async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Path) -> Result<()> {
-    prepare_backup_source(stack).await?;
+    bench::prepare_backup_source(stack, SOURCE_BUCKET).await?;
     let echo_payload = envelope("bench-1", json!({"order_id": "A-1001", "n": 1}));
     let order: Value = serde_json::from_str(&std::fs::read_to_string(
         root.join("events/invoice_order.json"),
@@ -319,72 +318,5 @@ async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Pa
     );
     std::fs::write(out.join("warm.md"), warm)?;
 
-    std::fs::write(
-        out.join("workflow.md"),
-        workflows(stack, &root.join("events")).await?,
-    )?;
     Ok(())
-}
-
-async fn prepare_backup_source(stack: &Stack) -> Result<()> {
-    let s3 = devstack::clients::s3(&stack.aws);
-    devstack::provision::create_bucket(&s3, SOURCE_BUCKET, &stack.spec.placement.region).await?;
-    for i in 0..10 {
-        s3.put_object()
-            .bucket(SOURCE_BUCKET)
-            .key(format!("daily/part-{i}.json"))
-            .body(format!("{{\"n\": {i}}}").into_bytes().into())
-            .send()
-            .await?;
-    }
-    Ok(())
-}
-
-async fn workflows(stack: &Stack, events: &Path) -> Result<String> {
-    let sfn = aws_sdk_sfn::Client::new(&stack.aws);
-    let order: Value =
-        serde_json::from_str(&std::fs::read_to_string(events.join("invoice_order.json"))?)?;
-    let runs: [(&str, &str, Value); 2] = [
-        (
-            "invoice (order A-1001, no approval)",
-            "InvoiceStateMachine",
-            json!({"correlation_id": "bench-invoice", "order_total": 1214.87, "order": order}),
-        ),
-        (
-            "backup (10 objects, one invocation)",
-            "BackupStateMachine",
-            json!({"correlation_id": "bench-backup", "backup": {"name": "bench-wf", "source": {"type": "s3", "bucket": SOURCE_BUCKET, "prefix": "daily/"}}}),
-        ),
-    ];
-    let mut table = String::from(
-        "| workflow | runs | median wall ms | min | max | state transitions |\n|---|---:|---:|---:|---:|---:|\n",
-    );
-    for (label, machine, input) in runs {
-        let arn = stack.state_machine_arn(machine)?;
-        let mut walls = Vec::new();
-        let mut transitions = 0;
-        for i in 0..5 {
-            let started = Instant::now();
-            let execution =
-                devstack::workflow::start(&sfn, &arn, &format!("bench-{machine}-{i}"), &input)
-                    .await?;
-            let done =
-                devstack::workflow::follow(&sfn, &execution, Duration::from_secs(120), |_| {})
-                    .await?;
-            if done.status != "SUCCEEDED" {
-                bail!("{label}: {} ({:?})", done.status, done.cause);
-            }
-            walls.push(started.elapsed().as_secs_f64() * 1e3);
-            transitions = done.transitions();
-        }
-        let s = summarise(&walls).context("no runs")?;
-        let _ = writeln!(
-            table,
-            "| {label} | {} | {:.0} | {:.0} | {:.0} | {transitions} |",
-            s.n, s.p50, s.min, s.max
-        );
-    }
-    Ok(format!(
-        "On the local stack (moto's engine, release binaries, warm after the first run):\n\n{table}"
-    ))
 }
