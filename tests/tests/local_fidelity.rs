@@ -246,6 +246,27 @@ async fn jsonata_states_evaluate_as_on_aws() {
             moto: MOTO_NO_JSONATA,
         },
         Case {
+            name: "$range past AWS's memory limit",
+            definition: jsonata(
+                json!({"R": {"Type": "Pass", "Output": {"n": "{% $count($range(1, 400000, 1)) %}"}, "End": true}}),
+                "R",
+            ),
+            input: json!({}),
+            aws: Expect::Failed("States.QueryEvaluationError", "Expression evaluation memory limit exceeded"),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
+            name: "numbers keep Python's int and float (AWS: JavaScript numbers)",
+            definition: jsonata(
+                json!({"N": {"Type": "Pass", "Output": {"same": "{% $states.input.x %}", "text": "{% $string($states.input.x) %}", "sum": "{% $states.input.x + 1 %}"}, "End": true}}),
+                "N",
+            ),
+            input: json!({"x": 1.0}),
+            // AWS gives {"same": 1, ...}: the one known difference in numbers.
+            aws: Expect::Output(json!({"same": 1.0, "text": "1", "sum": 2})),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
             name: "$eval is not available",
             definition: jsonata(
                 json!({"E": {"Type": "Pass", "Output": "{% $eval('1 + 1') %}", "End": true}}),
@@ -466,6 +487,16 @@ async fn jsonpath_states_follow_aws() {
             input: json!({"present": 1}),
             aws: Expect::Output(json!({"took": "b"})),
             moto: Expect::Output(json!({"took": "b"})),
+        },
+        Case {
+            name: "a Parameters path that does not exist",
+            definition: jsonpath(
+                json!({"P": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "End": true}}),
+                "P",
+            ),
+            input: json!({"present": 1}),
+            aws: Expect::Failed("States.Runtime", "The JSONPath '$.missing' specified for the field 'x.$' could not be found"),
+            moto: Expect::Failed("States.Runtime", "The JSONPath '$.missing' specified for the field 'x.$' could not be found"),
         },
         Case {
             name: "an execution whose output is a JSON string",
