@@ -209,52 +209,50 @@ fn fifty_line_order(order: &Value) -> Value {
     json!({"order": {"order_id": "BENCH-1", "currency": "EUR", "lines": lines}})
 }
 
-/// Twenty states, each: line totals, their sum, a label, the lines over a
-/// threshold, carried in a variable and the output.
-fn jsonata_heavy() -> Value {
-    let mut states = serde_json::Map::new();
-    for i in 0..LANGUAGE_STATES {
-        let next = (i + 1 < LANGUAGE_STATES).then(|| format!("S{}", i + 1));
-        let mut state = json!({
-            "Type": "Pass",
-            "Assign": {"last_total": "{% $sum($states.input.order.lines.(quantity * unit_price)) %}"},
-            "Output": {
-                "order": "{% $states.input.order %}",
-                "totals": "{% $states.input.order.lines.(quantity * unit_price) %}",
-                "total": "{% $sum($states.input.order.lines.(quantity * unit_price)) %}",
-                "label": "{% 'Order ' & $states.input.order.order_id & ' in ' & $states.input.order.currency %}",
-                "big": "{% $states.input.order.lines[quantity > 3].description %}"
+/// `LANGUAGE_STATES` copies of `state`, one after the other.
+fn chain(state: &Value) -> serde_json::Map<String, Value> {
+    (0..LANGUAGE_STATES)
+        .map(|i| {
+            let mut state = state.clone();
+            if i + 1 < LANGUAGE_STATES {
+                state["Next"] = json!(format!("S{}", i + 1));
+            } else {
+                state["End"] = json!(true);
             }
-        });
-        match next {
-            Some(next) => state["Next"] = json!(next),
-            None => state["End"] = json!(true),
+            (format!("S{i}"), state)
+        })
+        .collect()
+}
+
+/// Each state: line totals, their sum, a label, the lines over a threshold,
+/// carried in a variable and the output.
+fn jsonata_heavy() -> Value {
+    let states = chain(&json!({
+        "Type": "Pass",
+        "Assign": {"last_total": "{% $sum($states.input.order.lines.(quantity * unit_price)) %}"},
+        "Output": {
+            "order": "{% $states.input.order %}",
+            "totals": "{% $states.input.order.lines.(quantity * unit_price) %}",
+            "total": "{% $sum($states.input.order.lines.(quantity * unit_price)) %}",
+            "label": "{% 'Order ' & $states.input.order.order_id & ' in ' & $states.input.order.currency %}",
+            "big": "{% $states.input.order.lines[quantity > 3].description %}"
         }
-        states.insert(format!("S{i}"), state);
-    }
+    }));
     json!({"QueryLanguage": "JSONata", "StartAt": "S0", "States": states})
 }
 
+/// The same work in JSONPath, as far as its paths and intrinsics reach.
 fn jsonpath_heavy() -> Value {
-    let mut states = serde_json::Map::new();
-    for i in 0..LANGUAGE_STATES {
-        let next = (i + 1 < LANGUAGE_STATES).then(|| format!("S{}", i + 1));
-        let mut state = json!({
-            "Type": "Pass",
-            "Assign": {"last_count.$": "States.ArrayLength($.order.lines)"},
-            "Parameters": {
-                "order.$": "$.order",
-                "quantities.$": "$.order.lines[*].quantity",
-                "count.$": "States.ArrayLength($.order.lines)",
-                "label.$": "States.Format('Order {} in {}', $.order.order_id, $.order.currency)",
-                "big.$": "$.order.lines[?(@.quantity > 3)].description"
-            }
-        });
-        match next {
-            Some(next) => state["Next"] = json!(next),
-            None => state["End"] = json!(true),
+    let states = chain(&json!({
+        "Type": "Pass",
+        "Assign": {"last_count.$": "States.ArrayLength($.order.lines)"},
+        "Parameters": {
+            "order.$": "$.order",
+            "quantities.$": "$.order.lines[*].quantity",
+            "count.$": "States.ArrayLength($.order.lines)",
+            "label.$": "States.Format('Order {} in {}', $.order.order_id, $.order.currency)",
+            "big.$": "$.order.lines[?(@.quantity > 3)].description"
         }
-        states.insert(format!("S{i}"), state);
-    }
+    }));
     json!({"StartAt": "S0", "States": states})
 }
