@@ -6,6 +6,11 @@ use serde_json::Value;
 /// Longest correlation ID accepted; longer ones are replaced.
 pub const MAX_LEN: usize = 128;
 
+/// The UUID v5 namespace of derived correlation IDs (fixed: changing it
+/// changes every derived ID).
+const REPLACEMENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6c3f_0a5e_9d41_4c8e_b2a7_5f10_c0de_0001);
+
 /// A validated correlation ID: 1 to [`MAX_LEN`] characters from
 /// `A-Z a-z 0-9 - _ . : = +`, so it is safe in log lines, S3 metadata,
 /// SQS attributes and Sentry tags without escaping.
@@ -30,6 +35,15 @@ impl CorrelationId {
     /// A new, time-ordered UUID v7.
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The ID that replaces a refused candidate: a UUID v5 of the
+    /// candidate's JSON text, so the same value gives the same ID in every
+    /// task and every retry of a workflow (an execution name with an `@` in
+    /// it, say), and FIFO deduplication keeps working. The value itself is
+    /// never part of it.
+    pub fn derive(refused: &Value) -> Self {
+        Self(uuid::Uuid::new_v5(&REPLACEMENT_NAMESPACE, refused.to_string().as_bytes()).to_string())
     }
 
     /// The ID as a string.
@@ -83,8 +97,10 @@ pub enum Source {
     RequestId,
     /// An EventBridge event's `id`.
     EventBridge,
-    /// None was found (or the one found was invalid): a new UUID v7.
+    /// None was found: a new UUID v7.
     Generated,
+    /// The one found was refused: a UUID v5 derived from it.
+    Replaced,
 }
 
 impl Source {
@@ -96,6 +112,7 @@ impl Source {
             Self::RequestId => "request_id",
             Self::EventBridge => "eventbridge",
             Self::Generated => "generated",
+            Self::Replaced => "replaced",
         }
     }
 }
@@ -115,7 +132,9 @@ pub struct Resolved {
 /// `correlation_id`; an `x-correlation-id` header (any case) of an API
 /// Gateway-shaped event; its `requestContext.requestId`; an EventBridge
 /// event's `id`; otherwise a new UUID v7. A candidate that fails validation
-/// is replaced by a generated ID (and reported in `rejected`), never echoed.
+/// is replaced by one derived from it ([`CorrelationId::derive`]: the same
+/// candidate always gets the same ID) and reported in `rejected`, never
+/// echoed.
 pub fn resolve(envelope_id: Option<&Value>, payload: &Value) -> Resolved {
     let candidate = envelope_id
         .map(|v| (Source::Envelope, v))
@@ -124,7 +143,7 @@ pub fn resolve(envelope_id: Option<&Value>, payload: &Value) -> Resolved {
         .or_else(|| eventbridge_id(payload).map(|v| (Source::EventBridge, v)));
 
     let Some((source, value)) = candidate else {
-        return generated(None);
+        return generated();
     };
     let parsed = match value {
         Value::String(s) => CorrelationId::parse(s),
@@ -136,15 +155,19 @@ pub fn resolve(envelope_id: Option<&Value>, payload: &Value) -> Resolved {
             source,
             rejected: None,
         },
-        Err(why) => generated(Some((source, why))),
+        Err(why) => Resolved {
+            id: CorrelationId::derive(value),
+            source: Source::Replaced,
+            rejected: Some((source, why)),
+        },
     }
 }
 
-fn generated(rejected: Option<(Source, Rejected)>) -> Resolved {
+fn generated() -> Resolved {
     Resolved {
         id: CorrelationId::generate(),
         source: Source::Generated,
-        rejected,
+        rejected: None,
     }
 }
 
@@ -246,10 +269,37 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_candidate_is_replaced_by_the_same_id_every_time() {
+        // Execution names AWS accepts that the safe set refuses: every task
+        // and every retry of one execution must log the same ID.
+        for refused in [
+            "order@acme",
+            "rerun(2)",
+            "o'brien-42",
+            "Zoë-Müller",
+            "山田太郎",
+            &"n".repeat(129),
+        ] {
+            let first = resolve(Some(&json!(refused)), &json!({}));
+            let again = resolve(Some(&json!(refused)), &json!({"other": "input"}));
+            assert_eq!(first.id, again.id, "{refused:?}");
+            assert_eq!(first.source, Source::Replaced, "{refused:?}");
+            assert!(!first.id.as_str().contains(refused), "never echoed");
+            assert!(CorrelationId::parse(first.id.as_str()).is_ok());
+        }
+        let a = resolve(Some(&json!("order@acme")), &json!({}));
+        let b = resolve(Some(&json!("order@acme2")), &json!({}));
+        assert_ne!(a.id, b.id, "distinct values, distinct IDs");
+        let number = resolve(Some(&json!(42)), &json!({}));
+        assert_eq!(number.id, resolve(Some(&json!(42)), &json!({})).id);
+        assert_ne!(number.id, resolve(Some(&json!("42")), &json!({})).id);
+    }
+
+    #[test]
     fn invalid_candidates_are_replaced_not_echoed() {
         let hostile = "x\n{\"level\":\"ERROR\"}";
         let r = resolve(Some(&json!(hostile)), &json!({}));
-        assert_eq!(r.source, Source::Generated);
+        assert_eq!(r.source, Source::Replaced);
         assert_eq!(
             r.rejected,
             Some((Source::Envelope, Rejected::UnsafeCharacter))

@@ -90,7 +90,7 @@ where
             tracing::warn!(
                 rejected_source = source.as_str(),
                 reason = %why,
-                "correlation id refused; a generated one is used"
+                "correlation id refused; one derived from it is used"
             );
         }
 

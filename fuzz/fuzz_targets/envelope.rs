@@ -31,11 +31,13 @@ fuzz_target!(|data: &[u8]| {
 
     let resolved = envelope::resolve_correlation(&payload);
     // Whatever came in, the ID that goes out is valid: a refused candidate
-    // is replaced by a generated one, never echoed.
+    // is replaced by one derived from it (the same every time), never
+    // echoed.
     assert!(CorrelationId::parse(resolved.id.as_str()).is_ok());
     if let Some((source, why)) = resolved.rejected {
-        assert_eq!(resolved.source, Source::Generated);
-        assert_ne!(source, Source::Generated);
+        assert_eq!(resolved.source, Source::Replaced);
+        assert_ne!(source, Source::Replaced);
+        assert_eq!(envelope::resolve_correlation(&payload).id, resolved.id);
         let _ = why.to_string();
     }
     let _ = resolved.source.as_str();

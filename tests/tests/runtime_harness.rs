@@ -296,12 +296,12 @@ async fn every_path_through_one_warm_process() {
     let refused = &requests[&replaced.request_id];
     assert_eq!(
         lifecycle(refused, "task started")[0]["correlation_id_source"],
-        "generated"
+        "replaced"
     );
     assert!(
         refused
             .iter()
-            .any(|l| l["message"] == "correlation id refused; a generated one is used")
+            .any(|l| l["message"] == "correlation id refused; one derived from it is used")
     );
 
     assert_no_line_contains(&captured, private_text);
