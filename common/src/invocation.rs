@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use futures_util::FutureExt;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::Diagnostic;
 use sentry::SentryFutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,12 +42,23 @@ pub(crate) struct Shared {
     pub aws: Arc<SdkConfig>,
 }
 
+/// An invocation's payload: as the Runtime API delivered it, or already a
+/// value (in-process invocations).
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// JSON text, not parsed yet.
+    Raw(Box<RawValue>),
+    /// A JSON value.
+    Parsed(Value),
+}
+
 /// Runs one invocation. Never panics and always writes one start and one
 /// end line; the error side is the response body Lambda sends back.
 pub(crate) async fn invoke<I, O, F, Fut>(
     shared: &Shared,
     handler: &F,
-    event: LambdaEvent<Value>,
+    payload: Payload,
+    context: lambda_runtime::Context,
 ) -> Result<Box<RawValue>, Diagnostic>
 where
     I: DeserializeOwned,
@@ -57,15 +68,23 @@ where
 {
     let started = Instant::now();
     let cold_start = COLD_START.swap(false, Ordering::Relaxed);
-    let LambdaEvent { payload, context } = event;
     let deadline = guard::deadline_instant(context.deadline);
     let guard_at = deadline
         .checked_sub(shared.settings.deadline_margin)
         .unwrap_or(started)
         .max(started);
 
-    let resolved = envelope::resolve_correlation(&payload);
-    let parsed = envelope::parse(payload);
+    let payload = match payload {
+        Payload::Raw(raw) => crate::payload::read(raw.get()),
+        Payload::Parsed(value) => Ok(value),
+    };
+    let (resolved, parsed) = match payload {
+        Ok(value) => (
+            envelope::resolve_correlation(&value),
+            envelope::parse(value),
+        ),
+        Err(refused) => (refused.correlation, Err(refused.error)),
+    };
     let step = parsed.as_ref().map(|p| p.step.clone()).unwrap_or_default();
 
     let span = invocation_span(&resolved, &step, &context, cold_start);

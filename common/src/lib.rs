@@ -3,8 +3,9 @@
 //! A task names itself and hands over a plain `async fn(Input, TaskContext)
 //! -> Result<Output, TaskError>`; `common` does the rest for every invocation:
 //!
-//! - reads the Step Functions [envelope](envelope) (or a bare input) and
-//!   resolves the [correlation ID](correlation);
+//! - reads the raw payload under stated limits ([`payload`]), the Step
+//!   Functions [envelope](envelope) (or a bare input), and resolves the
+//!   [correlation ID](correlation);
 //! - writes exactly one `task started` and one `task finished` JSON line
 //!   (the latter an EMF metrics record), with the invocation's context on
 //!   every line logged in between;
@@ -27,6 +28,7 @@ pub mod guard;
 mod invocation;
 mod log_json;
 pub mod logging;
+pub mod payload;
 mod reporting;
 mod runtime;
 pub mod settings;

@@ -99,7 +99,13 @@ impl TaskRuntime {
         F: Fn(I, TaskContext) -> Fut,
         Fut: Future<Output = Result<O, TaskError>>,
     {
-        invocation::invoke(&self.shared, handler, LambdaEvent::new(payload, context)).await
+        invocation::invoke(
+            &self.shared,
+            handler,
+            invocation::Payload::Parsed(payload),
+            context,
+        )
+        .await
     }
 
     /// Serves invocations with `handler` until the runtime stops.
@@ -112,9 +118,19 @@ impl TaskRuntime {
     {
         let shared = &self.shared;
         let handler = &handler;
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-            invocation::invoke(shared, handler, event)
-        }))
+        // Raw JSON text: lambda_runtime only checks that it is JSON, and
+        // `common` parses it under its own limits (see `payload`), so every
+        // payload Lambda delivers gets start and end lines and a stable error.
+        lambda_runtime::run(service_fn(
+            move |event: LambdaEvent<Box<serde_json::value::RawValue>>| {
+                invocation::invoke(
+                    shared,
+                    handler,
+                    invocation::Payload::Raw(event.payload),
+                    event.context,
+                )
+            },
+        ))
         .await
     }
 }

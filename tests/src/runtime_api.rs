@@ -76,6 +76,12 @@ impl LocalRuntimeApi {
     /// Queues one invocation with `budget` until its deadline and waits (at
     /// most `budget` plus 10 s) for the process to answer.
     pub async fn invoke(&self, payload: Value, budget: Duration) -> Completed {
+        self.invoke_raw(payload.to_string(), budget).await
+    }
+
+    /// [`LocalRuntimeApi::invoke`] with the payload's bytes as given: for
+    /// payloads a `Value` cannot hold (nested past serde_json's limit).
+    pub async fn invoke_raw(&self, payload: String, budget: Duration) -> Completed {
         let request_id = format!(
             "00000000-0000-4000-8000-{:012}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -83,7 +89,7 @@ impl LocalRuntimeApi {
         let deadline_ms = now_ms() + u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
         let answer = self.api.submit(Invocation {
             request_id: request_id.clone(),
-            payload: Bytes::from(payload.to_string()),
+            payload: Bytes::from(payload),
             deadline_ms,
             function_arn: FUNCTION_ARN.to_owned(),
             trace_id: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"

@@ -415,3 +415,57 @@ async fn the_test_fault_switch_fails_early_attempts_as_retryable_only() {
     let third = api.invoke(envelope("order-A-1001", 2, echo), BUDGET).await;
     assert_eq!(third.response()["retry_count"], 2);
 }
+
+/// What lambda_runtime cannot deserialize (nesting past serde_json's
+/// recursion limit) and what is too large still gets `common`'s treatment:
+/// `Task.InvalidInput` naming the limit, a start and an end line, the
+/// envelope's correlation ID, and a process that keeps serving.
+#[tokio::test]
+async fn payloads_past_the_parser_limits_are_refused_by_common() {
+    let (api, process) = start(&[]).await;
+    let depth = 1000;
+    let deep = format!(
+        r#"{{"correlation_id": "deep-1", "retry_count": 0, "input": {}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let refused = api.invoke_raw(deep, BUDGET).await;
+    assert_eq!(refused.error()["errorType"], "Task.InvalidInput");
+    let message = refused.error()["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("nested deeper than"), "{message}");
+
+    let huge = format!(r#"{{"input": "{}"}}"#, "x".repeat(6 * 1024 * 1024));
+    let too_big = api.invoke_raw(huge, BUDGET).await;
+    assert_eq!(too_big.error()["errorType"], "Task.InvalidInput");
+    let message = too_big.error()["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("bytes"), "{message}");
+
+    let after = api
+        .invoke(
+            envelope(
+                "after-1",
+                0,
+                json!({"action": "echo", "text": "still here"}),
+            ),
+            BUDGET,
+        )
+        .await;
+    assert_eq!(after.response()["echo"], "still here");
+
+    let captured = process.stop();
+    let lines = captured.json_lines();
+    let requests = by_request(&lines);
+    for (completed, correlation) in [(&refused, Some("deep-1")), (&too_big, None)] {
+        let own = &requests[&completed.request_id];
+        assert_eq!(lifecycle(own, "task started").len(), 1, "{own:?}");
+        let end = lifecycle(own, "task finished");
+        assert_eq!(end.len(), 1, "{own:?}");
+        assert_eq!(end[0]["error_type"], "Task.InvalidInput");
+        if let Some(id) = correlation {
+            assert_eq!(
+                end[0]["correlation_id"], id,
+                "the envelope's ID, read without the input"
+            );
+        }
+    }
+}
