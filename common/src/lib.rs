@@ -24,6 +24,7 @@ mod context;
 pub mod correlation;
 pub mod envelope;
 pub mod error;
+pub mod fields;
 pub mod guard;
 mod invocation;
 mod log_json;

@@ -5,7 +5,7 @@
 //! | `kind` | one of the built-in kinds or of `NOTIFY_EXTRA_KINDS`; `[a-z][a-z0-9_]*`, at most 64 characters |
 //! | `subject` | 1–200 characters, no control characters |
 //! | `details` | any JSON (default `{}`), at most 16 levels deep; the whole message (body and attributes) at most 262,144 bytes |
-//! | `recipient` | optional e-mail address, at most 254 characters; never logged |
+//! | `recipient` | optional e-mail address, as [`common::fields::email`] (the invoice task's rule too); never logged |
 //! | `sensitive` | optional list of top-level `details` keys that hold personal data; masked wherever the task logs |
 
 use serde::Deserialize;
@@ -31,7 +31,6 @@ const MAX_SUBJECT: usize = 200;
 /// 256 KiB, which is checked when it is built.
 pub const MAX_DETAILS_BYTES: usize = 256 * 1024;
 const MAX_DEPTH: usize = 16;
-const MAX_EMAIL: usize = 254;
 
 /// The task's input.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,13 +80,7 @@ impl NotifyRequest {
                 "unknown kind; add it to NOTIFY_EXTRA_KINDS to allow it",
             ));
         }
-        let subject_len = self.subject.chars().count();
-        if self.subject.trim().is_empty() || subject_len > MAX_SUBJECT {
-            return Err(invalid("subject", format!("1 to {MAX_SUBJECT} characters")));
-        }
-        if self.subject.chars().any(char::is_control) {
-            return Err(invalid("subject", "contains control characters"));
-        }
+        common::fields::text("subject", self.subject.clone(), 1, MAX_SUBJECT, false)?;
         if depth(&self.details) > MAX_DEPTH {
             return Err(invalid(
                 "details",
@@ -102,18 +95,8 @@ impl NotifyRequest {
             ));
         }
         if let Some(recipient) = &self.recipient {
-            let parts: Vec<&str> = recipient.split('@').collect();
-            let ok = recipient.len() <= MAX_EMAIL
-                && parts.len() == 2
-                && !parts[0].is_empty()
-                && parts[1].contains('.')
-                && !recipient
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control());
-            if !ok {
-                // The value itself is personal data: never in the message.
-                return Err(invalid("recipient", "not an e-mail address"));
-            }
+            // The rule the invoice task applies to the addresses it is given.
+            common::fields::email("recipient", recipient.clone())?;
         }
         for key in &self.sensitive {
             if self.details.get(key).is_none() {
@@ -207,6 +190,11 @@ mod tests {
             ),
             (
                 json!({"kind": "invoice_ready", "subject": "x", "recipient": "jane doe@example.com"}),
+                "recipient",
+            ),
+            // The invoice task refuses it too (one rule, common::fields).
+            (
+                json!({"kind": "invoice_ready", "subject": "x", "recipient": format!("{}@example.com", "ü".repeat(40))}),
                 "recipient",
             ),
             (
