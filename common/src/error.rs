@@ -169,6 +169,40 @@ where
     }
 }
 
+/// What an AWS service answered: its error code and HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceAnswer<'a> {
+    /// The error code (`NoSuchKey`, `PreconditionFailed`, ...), when the
+    /// service sent one (a `HEAD` answers with the status alone).
+    pub code: Option<&'a str>,
+    /// The HTTP status.
+    pub status: u16,
+}
+
+impl ServiceAnswer<'_> {
+    /// Whether the service answered with one of `codes`, or with `status`.
+    pub fn is(&self, codes: &[&str], status: u16) -> bool {
+        self.status == status || self.code.is_some_and(|c| codes.contains(&c))
+    }
+}
+
+/// The code and status of an error the service itself answered with (not a
+/// timeout or a connection failure), for a task that must tell one such
+/// answer from another before classifying the rest with `?`: by code and
+/// status, never by message text.
+pub fn service_answer<E>(err: &SdkError<E, HttpResponse>) -> Option<ServiceAnswer<'_>>
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => Some(ServiceAnswer {
+            code: service.err().code(),
+            status: service.raw().status().as_u16(),
+        }),
+        _ => None,
+    }
+}
+
 fn chain(err: &dyn std::error::Error) -> String {
     aws_smithy_types::error::display::DisplayErrorContext(err).to_string()
 }
@@ -181,7 +215,7 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
 
-    fn service_error(status: u16, code: &str) -> TaskError {
+    fn sdk_error(status: u16, code: &str) -> SdkError<GetObjectError, HttpResponse> {
         let meta = ErrorMetadata::builder()
             .code(code)
             .message("details")
@@ -190,7 +224,30 @@ mod tests {
             StatusCode::try_from(status).unwrap_or_else(|_| panic!("bad status {status}")),
             SdkBody::empty(),
         );
-        SdkError::service_error(GetObjectError::generic(meta), raw).into()
+        SdkError::service_error(GetObjectError::generic(meta), raw)
+    }
+
+    fn service_error(status: u16, code: &str) -> TaskError {
+        sdk_error(status, code).into()
+    }
+
+    #[test]
+    fn service_answers_are_told_apart_by_code_and_status() {
+        let missing = sdk_error(404, "NoSuchKey");
+        let answer = service_answer(&missing).unwrap_or_else(|| panic!("a service answer"));
+        assert_eq!(answer.code, Some("NoSuchKey"));
+        assert!(answer.is(&["NoSuchKey", "NotFound"], 404));
+        assert!(sdk_error(404, "").code().is_some_and(str::is_empty));
+        assert!(
+            service_answer(&sdk_error(404, "NotFound")).is_some_and(|a| a.is(&["NoSuchKey"], 404)),
+            "a HEAD's 404 NotFound counts by status"
+        );
+        assert!(
+            !service_answer(&sdk_error(412, "PreconditionFailed"))
+                .is_some_and(|a| a.is(&["NoSuchKey", "NotFound"], 404))
+        );
+        let timeout: SdkError<GetObjectError, HttpResponse> = SdkError::timeout_error("slow");
+        assert_eq!(service_answer(&timeout), None);
     }
 
     #[test]
