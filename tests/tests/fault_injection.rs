@@ -93,7 +93,7 @@ async fn invoice_absorbs_transient_s3_faults() {
 
     for (n, fault) in TRANSIENT.into_iter().enumerate() {
         let order_id = format!("F-{n}");
-        let put = format!("PUT /{INVOICES}/invoices/2026/{order_id}.pdf");
+        let put = format!("PUT /{INVOICES}/invoices/{order_id}.pdf");
         // Two faults in a row, inside the SDK's three attempts.
         let count = if matches!(fault, Fault::Stall(_)) {
             1
@@ -182,7 +182,7 @@ async fn fifo_queue(moto: &MotoServer, name: &str) -> String {
 }
 
 fn notification(subject: &str) -> Value {
-    json!({"kind": "invoice_ready", "subject": subject, "details": {"key": "invoices/2026/A-1.pdf"}})
+    json!({"kind": "invoice_ready", "subject": subject, "details": {"key": "invoices/A-1.pdf"}})
 }
 
 /// The `dedup_id` attribute of every message on the queue.

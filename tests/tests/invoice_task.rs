@@ -47,7 +47,7 @@ async fn stores_the_invoice_once_and_a_retry_writes_nothing() {
         .await;
     let out = first.response().clone();
     assert_eq!(out["bucket"], BUCKET);
-    assert_eq!(out["key"], "invoices/2026/A-1001.pdf");
+    assert_eq!(out["key"], "invoices/A-1001.pdf");
     assert_eq!(out["page_count"], 1);
     assert_eq!(out["total"], "1214.87");
     assert_eq!(out["currency"], "EUR");
@@ -58,7 +58,7 @@ async fn stores_the_invoice_once_and_a_retry_writes_nothing() {
         .s3()
         .get_object()
         .bucket(BUCKET)
-        .key("invoices/2026/A-1001.pdf")
+        .key("invoices/A-1001.pdf")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
@@ -93,7 +93,7 @@ async fn stores_the_invoice_once_and_a_retry_writes_nothing() {
         .s3()
         .head_object()
         .bucket(BUCKET)
-        .key("invoices/2026/A-1001.pdf")
+        .key("invoices/A-1001.pdf")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
@@ -138,12 +138,39 @@ async fn different_content_under_an_issued_number_fails_and_never_overwrites() {
         "{message}"
     );
 
-    let body = moto.read_object(BUCKET, "invoices/2026/A-1001.pdf").await;
+    let body = moto.read_object(BUCKET, "invoices/A-1001.pdf").await;
     assert_eq!(
         json!(hex::encode(Sha256::digest(&body))),
         sha,
         "original kept"
     );
+}
+
+/// An invoice number is issued once, whatever the date: a rerun dated in
+/// the next year must not store the same number a second time.
+#[tokio::test]
+async fn an_issued_number_is_never_issued_again_under_another_date() {
+    let Setup {
+        moto,
+        api,
+        process: _p,
+    } = setup(true).await;
+    let first = api.invoke(envelope("c-1", 0, order()), BUDGET).await;
+    assert_eq!(first.response()["key"], "invoices/A-1001.pdf");
+
+    let mut next_year = order();
+    next_year["issue_date"] = json!("2027-01-05");
+    next_year["due_date"] = json!("2027-02-04");
+    let second = api.invoke(envelope("c-1", 1, next_year), BUDGET).await;
+    assert_eq!(second.error()["errorType"], "Task.Failed");
+    assert!(
+        second.error()["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("invoice already issued with different content")),
+        "{}",
+        second.error()
+    );
+    assert_eq!(moto.object_keys(BUCKET).await, ["invoices/A-1001.pdf"]);
 }
 
 #[tokio::test]

@@ -127,13 +127,13 @@ async fn invoice_workflow_completes_once_s3_faults_stop_and_notifies_once() {
         render.failures
     );
 
-    assert_eq!(keys(&stack, &bucket).await, ["invoices/2026/A-1001.pdf"]);
+    assert_eq!(keys(&stack, &bucket).await, ["invoices/A-1001.pdf"]);
     let output = run.output().unwrap_or_else(|e| panic!("{e:#}"));
     let pdf = stack
         .s3()
         .get_object()
         .bucket(&bucket)
-        .key("invoices/2026/A-1001.pdf")
+        .key("invoices/A-1001.pdf")
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"))

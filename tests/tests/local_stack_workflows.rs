@@ -74,7 +74,7 @@ async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() 
         )
         .await;
     let output = small.output().unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(output["invoice"]["key"], "invoices/2026/A-1001.pdf");
+    assert_eq!(output["invoice"]["key"], "invoices/A-1001.pdf");
     assert_eq!(output["invoice"]["correlation_id"], "order-A-1001");
     assert_eq!(output["notification"]["kind"], "invoice_ready");
     let states: Vec<String> = small.path().into_iter().map(|s| s.name).collect();
@@ -82,7 +82,7 @@ async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() 
         !states.contains(&"Ask for approval".to_owned()),
         "{states:?}"
     );
-    let (pdf, correlation) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
+    let (pdf, correlation) = read_invoice(&stack, "invoices/A-1001.pdf").await;
     assert!(pdf.starts_with(b"%PDF-"));
     assert_eq!(correlation.as_deref(), Some("order-A-1001"));
 
@@ -136,7 +136,7 @@ async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() 
     assert!(
         invoice_bucket_keys(&stack)
             .await
-            .contains(&"invoices/2026/B-2002.pdf".to_owned())
+            .contains(&"invoices/B-2002.pdf".to_owned())
     );
 
     let messages = stack.notifications().await;
@@ -279,12 +279,12 @@ async fn a_rerun_of_the_same_order_gives_the_same_bytes_and_one_notification() {
     let input = invoice_input("order-A-1001", "invoice_order.json", json!(1214.87));
     let first = stack.run("InvoiceStateMachine", "run-1", &input).await;
     assert_eq!(first.status, "SUCCEEDED", "{:?}", first.cause);
-    let (bytes_1, _) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
+    let (bytes_1, _) = read_invoice(&stack, "invoices/A-1001.pdf").await;
 
     let second = stack.run("InvoiceStateMachine", "rerun-1", &input).await;
     let output = second.output().unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(output["invoice"]["already_existed"], true);
-    let (bytes_2, _) = read_invoice(&stack, "invoices/2026/A-1001.pdf").await;
+    let (bytes_2, _) = read_invoice(&stack, "invoices/A-1001.pdf").await;
     assert_eq!(bytes_1, bytes_2);
 
     let bucket = stack
@@ -421,10 +421,7 @@ async fn the_jsonpath_invoice_workflow_still_runs_as_before() {
         )
         .await;
     let output = small.output().unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(
-        output["invoice"]["output"]["key"],
-        "invoices/2026/A-1001.pdf"
-    );
+    assert_eq!(output["invoice"]["output"]["key"], "invoices/A-1001.pdf");
     let states: Vec<String> = small.path().into_iter().map(|s| s.name).collect();
     assert_eq!(
         states,

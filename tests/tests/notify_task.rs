@@ -66,7 +66,7 @@ fn ready() -> Value {
     json!({
         "kind": "invoice_ready",
         "subject": "Invoice A-1001 is ready",
-        "details": {"key": "invoices/2026/A-1001.pdf", "total": "1214.87", "iban": "DE89 3704 0044 0532 0130 00"},
+        "details": {"key": "invoices/A-1001.pdf", "total": "1214.87", "iban": "DE89 3704 0044 0532 0130 00"},
         "recipient": "zoe.mueller@example.com",
         "sensitive": ["iban"],
     })

@@ -233,7 +233,7 @@ async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Pa
             "notify",
             envelope(
                 "bench-1",
-                json!({"kind": "invoice_ready", "subject": "Invoice A-1001 is ready", "details": {"key": "invoices/2026/A-1001.pdf"}}),
+                json!({"kind": "invoice_ready", "subject": "Invoice A-1001 is ready", "details": {"key": "invoices/A-1001.pdf"}}),
             ),
         )?,
         task(

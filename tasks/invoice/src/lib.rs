@@ -1,5 +1,6 @@
 //! The `invoice` task: renders a PDF invoice for an order and stores it in
-//! S3 at `invoices/{yyyy}/{order_id}.pdf`, exactly once.
+//! S3 at `invoices/{order_id}.pdf`, exactly once: the key holds the invoice
+//! number alone, so no rerun (whatever its date) can issue a number twice.
 //!
 //! The flow is validate ([`order`]) → compute ([`money`]) → lay out
 //! ([`layout`]) → draw ([`pdf`], which explains the choice of krilla) →
@@ -13,7 +14,6 @@ pub mod pdf;
 pub mod store;
 
 use aws_sdk_s3::Client;
-use chrono::Datelike;
 use common::{TaskContext, TaskError};
 use serde::Serialize;
 
@@ -80,13 +80,10 @@ pub fn render(input: OrderInput) -> Result<Rendered, TaskError> {
 
 use fonts::Fonts;
 
-/// The S3 key of an order's invoice.
+/// The S3 key of an order's invoice: the invoice number alone, so the
+/// conditional write that stores it once also issues the number once.
 pub fn key_for(order: &order::Order) -> String {
-    format!(
-        "invoices/{:04}/{}.pdf",
-        order.issue_date.year(),
-        order.order_id
-    )
+    format!("invoices/{}.pdf", order.order_id)
 }
 
 /// The handler: render, then store once.
@@ -157,7 +154,7 @@ mod tests {
         assert!(key.len() <= 1024, "{} bytes", key.len());
         assert!(key.starts_with("invoices/"), "{key}");
         assert!(key.ends_with(".pdf"), "{key}");
-        assert_eq!(key.matches('/').count(), 2, "{key}");
+        assert_eq!(key.matches('/').count(), 1, "{key}");
         assert!(!key.contains("//"), "{key}");
         assert!(!key.chars().any(char::is_control), "{key:?}");
         for segment in key.split('/') {
@@ -236,10 +233,10 @@ mod tests {
     fn accepted_order_ids_give_safe_keys() {
         let longest = format!("A{}", "-_.9".repeat(15) + "zzz");
         for (id, date, key) in [
-            ("A-1001", "2026-11-24", "invoices/2026/A-1001.pdf"),
-            ("a_b.c", "2000-01-01", "invoices/2000/a_b.c.pdf"),
-            ("x.", "2999-12-31", "invoices/2999/x..pdf"),
-            ("0", "2026-02-28", "invoices/2026/0.pdf"),
+            ("A-1001", "2026-11-24", "invoices/A-1001.pdf"),
+            ("a_b.c", "2000-01-01", "invoices/a_b.c.pdf"),
+            ("x.", "2999-12-31", "invoices/x..pdf"),
+            ("0", "2026-02-28", "invoices/0.pdf"),
         ] {
             let accepted = order(id, date).unwrap_or_else(|e| panic!("{id}: {e}"));
             let built = key_for(&accepted);

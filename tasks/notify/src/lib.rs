@@ -12,7 +12,7 @@
 //!   "state_name": "Notify invoice ready",
 //!   "created_at": "2026-11-24T12:00:00.000Z",
 //!   "subject": "Invoice A-1001 is ready",
-//!   "details": {"key": "invoices/2026/A-1001.pdf"},
+//!   "details": {"key": "invoices/A-1001.pdf"},
 //!   "recipient": "zoe@example.com",
 //!   "task_token": "AQCE...",
 //!   "dedup_id": "5f1c..."
