@@ -87,6 +87,8 @@ pub fn layout(order: &Order, totals: &Totals, fonts: &Fonts) -> Vec<Page> {
     };
     w.heading();
     w.table_header();
+    // The running subtotal, carried from page to page.
+    let mut carried = rust_decimal::Decimal::ZERO;
     for (line, total) in order.lines.iter().zip(&totals.line_totals) {
         let wrapped = wrap(
             &line.description,
@@ -96,9 +98,12 @@ pub fn layout(order: &Order, totals: &Totals, fonts: &Fonts) -> Vec<Page> {
             fonts,
         );
         let height = ROW * wrapped.len() as f32;
-        if w.y + height > BOTTOM {
+        // A row for "Carried forward" stays free at the bottom of the page.
+        if w.y + height > BOTTOM - ROW {
+            w.carry(carried, "Carried forward");
             w.new_page();
             w.table_header();
+            w.carry(carried, "Brought forward");
         }
         let baseline = w.y;
         for (i, part) in wrapped.into_iter().enumerate() {
@@ -132,6 +137,7 @@ pub fn layout(order: &Order, totals: &Totals, fonts: &Fonts) -> Vec<Page> {
             w.text(x, baseline, BODY, Style::Regular, Align::Right, cell);
         }
         w.y += height;
+        carried += *total;
     }
     w.rule(w.y - ROW + 4.0, 0.6);
     w.totals(totals);
@@ -283,6 +289,33 @@ impl Writer<'_> {
         y
     }
 
+    /// A "Carried forward" or "Brought forward" row with the running
+    /// subtotal, where the line table breaks across pages.
+    fn carry(&mut self, subtotal: rust_decimal::Decimal, label: &str) {
+        let exp = self.order.exponent;
+        let code = self.order.currency.code();
+        let value = format!("{code} {}", money::format_amount(subtotal, exp));
+        self.styled(
+            TAX_RIGHT,
+            self.y,
+            BODY,
+            Style::Regular,
+            Align::Right,
+            90,
+            label.to_owned(),
+        );
+        self.styled(
+            AMOUNT_RIGHT,
+            self.y,
+            BODY,
+            Style::Regular,
+            Align::Right,
+            90,
+            value,
+        );
+        self.y += ROW;
+    }
+
     fn table_header(&mut self) {
         let y = self.y;
         for (x, align, label) in [
@@ -320,10 +353,14 @@ impl Writer<'_> {
         }
         rows.push((Style::Bold, "Total".to_owned(), amount(totals.grand_total)));
         self.y += ROW * 0.5;
-        self.room(ROW * (rows.len() as f32 + 1.0));
+        // Short totals stay together; longer ones (many tax rates) continue
+        // on the next pages, row by row, the grand total never alone.
+        self.room(ROW * (rows.len() as f32 + 1.0).min(8.0));
         let count = rows.len();
         for (i, (style, label, value)) in rows.into_iter().enumerate() {
-            if i + 1 == count {
+            let last = i + 1 == count;
+            self.room(if last { ROW * 2.0 } else { ROW });
+            if last {
                 let y = self.y - ROW + 4.0;
                 self.page().ops.push(Op::Rule {
                     x1: PRICE_RIGHT - 100.0,

@@ -220,3 +220,62 @@ fn same_order_same_bytes_in_one_process_and_across_processes() {
         "a different order gives different bytes"
     );
 }
+
+/// Many distinct tax rates (one per line): the tax rows alone fill more
+/// than a page. Every line, every tax row and the grand total must be on a
+/// page, found by extracting each page's text.
+#[test]
+fn totals_longer_than_a_page_continue_on_the_next_pages() {
+    const LINES: usize = 150;
+    let mut order = sample();
+    order["order_id"] = json!("RATES-150");
+    order["lines"] = Value::Array(
+        (0..LINES)
+            .map(|i| {
+                json!({
+                    "description": format!("Rated item {i:03}"),
+                    "quantity": "1",
+                    "unit_price": "10.00",
+                    // 150 distinct rates: 0.25 %, 0.50 %, ... 37.50 %.
+                    "tax_rate": format!("{}.{:02}", (i + 1) / 4, (i + 1) % 4 * 25),
+                })
+            })
+            .collect(),
+    );
+    let rendered = render(&order);
+    assert_eq!(rendered.totals.tax_by_rate.len(), LINES);
+    let pdf = TempPdf::new(&rendered.pdf.bytes, "rates");
+    let pages = rendered.pdf.pages;
+    let mut text = String::new();
+    for page in 1..=pages {
+        let one = text_of(&pdf, Some(page));
+        assert!(
+            one.contains(&format!("Page {page} of {pages}")),
+            "page {page}"
+        );
+        text.push_str(&one);
+    }
+    for i in 0..LINES {
+        assert!(
+            text.contains(&format!("Rated item {i:03}")),
+            "line {i} missing"
+        );
+    }
+    // A tax row reads "Tax 0.25% on 10.00".
+    assert_eq!(
+        text.matches("% on ").count(),
+        LINES,
+        "every tax row is on a page"
+    );
+    let grand = rendered.totals.grand_total.to_string();
+    let (int, frac) = grand.split_once('.').unwrap_or((&grand, "00"));
+    let printed = format!(
+        "EUR {},{}.{frac}",
+        &int[..int.len() - 3],
+        &int[int.len() - 3..]
+    );
+    assert!(
+        text_of(&pdf, Some(pages)).contains(&printed),
+        "the grand total {printed} on the last page"
+    );
+}
