@@ -125,7 +125,8 @@ async fn invoice_workflow_stores_the_pdf_and_notifies_and_approvals_resume_it() 
     assert_eq!(
         states,
         [
-            "Read the order",
+            "Check the order",
+            "Price invoice",
             "Needs approval?",
             "Ask for approval",
             "Approved?",
@@ -182,11 +183,16 @@ async fn invalid_input_is_caught_reported_and_fails_the_execution_as_aws_would()
     );
 
     let path = run.path();
-    let render = path
+    // Refused by the pricing step, before anything could be rendered.
+    let priced = path
         .iter()
-        .find(|s| s.name == "Render and store invoice")
+        .find(|s| s.name == "Price invoice")
         .unwrap_or_else(|| panic!("{path:?}"));
-    assert_eq!(render.failures, ["Task.InvalidInput"], "never retried");
+    assert_eq!(priced.failures, ["Task.InvalidInput"], "never retried");
+    assert!(
+        !path.iter().any(|s| s.name == "Render and store invoice"),
+        "{path:?}"
+    );
     let names: Vec<&str> = path.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         &names[names.len() - 2..],
@@ -269,7 +275,7 @@ async fn retryable_failures_are_retried_and_the_logs_show_retry_count_rising() {
         .iter()
         .filter_map(|l| l["service"].as_str())
         .collect();
-    assert_eq!(services, ["invoice", "notify"].into());
+    assert_eq!(services, ["invoice", "invoice-pricing", "notify"].into());
     stack.finish().await;
 }
 

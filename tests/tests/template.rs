@@ -107,10 +107,17 @@ fn state_machines_are_complete_and_well_wired() {
         let asl: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{uri} is not JSON: {e}"));
         let used = placeholders(&text);
-        assert_eq!(
-            used, subs,
-            "{name}: substitutions used in {uri} and defined in the template differ"
-        );
+        if name.ends_with("fixture") {
+            assert!(
+                used.is_subset(&subs),
+                "{name}: {uri} uses substitutions the template does not define"
+            );
+        } else {
+            assert_eq!(
+                used, subs,
+                "{name}: substitutions used in {uri} and defined in the template differ"
+            );
+        }
 
         let states = asl["States"]
             .as_object()
@@ -462,7 +469,11 @@ const STAR_RESOURCE_ONLY: &[(&str, &str)] = &[
 /// expands to (samtranslator's `policy_templates.json`): named actions on
 /// the one resource it is given. The expansion is reviewed like an inline
 /// statement; any other template is a finding until it is listed here.
-const POLICY_TEMPLATES: &[(&str, &[&str])] = &[("LambdaInvokePolicy", &["lambda:InvokeFunction"])];
+/// SAM policy templates reviewed as safe, with the actions they grant. None
+/// at the moment: `LambdaInvokePolicy` grants `function:NAME*`, every
+/// function whose name starts with NAME, so the state machines grant exactly
+/// their functions with their own statements.
+const POLICY_TEMPLATES: &[(&str, &[&str])] = &[];
 
 /// Managed policies SAM attaches without the template naming them, as the
 /// SAM transform of this template shows (`sam_expanded_roles_pass_the_review`):
@@ -509,6 +520,33 @@ fn strings(value: &Yaml) -> Vec<&str> {
         Yaml::Tagged(tagged) => strings(&tagged.value),
         _ => vec![],
     }
+}
+
+/// The wildcards a resource ARN may hold: one bucket's objects (under a
+/// fixed prefix or all of them: `.../prefix/*`), one function's versions and
+/// aliases (`...:function:NAME:*`), one log group's streams, and the KMS
+/// keys of a service's default encryption when a `kms:ViaService`
+/// condition holds them to that service. Anything else (`function:NAME*`,
+/// `arn:aws:s3:::*`) grants more than one named thing.
+fn reviewed_wildcard(resource: &str, statement: &serde_norway::Mapping) -> bool {
+    let s3_objects = resource
+        .strip_suffix("/*")
+        .is_some_and(|head| !head.contains('*') && !head.ends_with(":::") && !head.ends_with(':'))
+        && (resource.contains(":s3:::") || resource.starts_with("${"));
+    let function_versions = resource.strip_suffix(":*").is_some_and(|head| {
+        !head.contains('*') && (head.contains(":function:") || head.ends_with("Function.Arn}"))
+    });
+    let log_streams = resource
+        .strip_suffix(":*")
+        .is_some_and(|head| !head.contains('*') && head.contains(":log-group:"));
+    let kms_via_service = resource.ends_with(":key/*")
+        && !resource.trim_end_matches(":key/*").contains('*')
+        && statement
+            .get("Condition")
+            .and_then(|c| c.get("StringEquals"))
+            .and_then(|c| c.get("kms:ViaService"))
+            .is_some();
+    s3_objects || function_versions || log_streams || kms_via_service
 }
 
 /// The one exception to "no wildcard actions": the TLS-only bucket and
@@ -561,6 +599,13 @@ impl IamReview {
         let only_on_star = |a: &&str| STAR_RESOURCE_ONLY.iter().any(|(only, _)| only == a);
         if allow && star_resource && !listed.iter().all(only_on_star) {
             self.finding(path, format_args!("`Resource: \"*\"` for {listed:?}"));
+        }
+        if allow {
+            for resource in map.get("Resource").map(strings).unwrap_or_default() {
+                if resource != "*" && resource.contains('*') && !reviewed_wildcard(resource, map) {
+                    self.finding(path, format_args!("wildcard in resource `{resource}`"));
+                }
+            }
         }
         let principal = map.get("Principal");
         let any_principal = principal.and_then(Yaml::as_str) == Some("*")
@@ -772,6 +817,10 @@ Fn:
           - {Effect: Allow, Action: "s3:GetObject", Resource: "*"}
           - {Effect: Allow, Action: ["logs:CreateLogDelivery", "s3:PutObject"], Resource: "*"}
           - {Effect: Allow, Action: ["xray:PutTraceSegments", "logs:CreateLogDelivery"], Resource: "*"}
+          - {Effect: Allow, Action: "lambda:InvokeFunction", Resource: "arn:aws:lambda:eu-west-1:123456789012:function:local-invoice*"}
+          - {Effect: Allow, Action: "s3:ListBucket", Resource: "arn:aws:s3:::*"}
+          - {Effect: Allow, Action: "kms:Decrypt", Resource: "arn:aws:kms:eu-west-1:123456789012:key/*"}
+          - {Effect: Allow, Action: "lambda:InvokeFunction", Resource: ["arn:aws:lambda:eu-west-1:123456789012:function:f", "arn:aws:lambda:eu-west-1:123456789012:function:f:*"]}
 Other:
   Type: AWS::Serverless::StateMachine
   Properties:
@@ -821,6 +870,16 @@ Policy:
     let expected = [
         ("Fn.Properties", "managed policy `AdministratorAccess`"),
         ("Fn.Properties", "policy template `S3FullAccessPolicy`"),
+        ("Fn.Properties", "policy template `LambdaInvokePolicy`"),
+        (
+            "Statement[11]",
+            "wildcard in resource `arn:aws:lambda:eu-west-1:123456789012:function:local-invoice*`",
+        ),
+        ("Statement[12]", "wildcard in resource `arn:aws:s3:::*`"),
+        (
+            "Statement[13]",
+            "wildcard in resource `arn:aws:kms:eu-west-1:123456789012:key/*`",
+        ),
         ("Statement[0]", "wildcard action `s3:*`"),
         ("Statement[1]", "wildcard action `*`"),
         ("Statement[2]", "wildcard action `s3:Get*`"),
@@ -896,4 +955,122 @@ fn every_checkov_skip_gives_its_reason() {
         }
     }
     assert!(skips > 0, "the template's skips were found");
+}
+
+/// Whether a Task state is a failure notification: what runs when
+/// everything else failed, so its own failure ends the execution (and the
+/// ExecutionsFailed alarm tells someone).
+fn is_failure_notification(state: &Value) -> bool {
+    let input = &state["Arguments"]["Payload"]["input"];
+    let kind = input["kind"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| {
+            input
+                .as_str()
+                .and_then(|t| t.split("'kind': '").nth(1))
+                .and_then(|t| t.split('\'').next())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    kind.ends_with("_failed")
+}
+
+#[test]
+fn every_task_state_reaches_a_failure_notification_when_it_fails() {
+    for uri in [
+        "statemachines/invoice.asl.json",
+        "statemachines/backup.asl.json",
+    ] {
+        let text = std::fs::read_to_string(format!("{ROOT}/{uri}")).unwrap_or_default();
+        let asl: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        let states = asl["States"].as_object().cloned().unwrap_or_default();
+        for (name, state) in &states {
+            if state["Type"] != "Task" || is_failure_notification(state) {
+                continue;
+            }
+            let catch_all = state["Catch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    c["ErrorEquals"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|x| x == "States.ALL"))
+                })
+                .unwrap_or_else(|| panic!("{uri}: `{name}` has no Catch for States.ALL"));
+            let target = catch_all["Next"].as_str().unwrap_or_default();
+            assert!(
+                is_failure_notification(&states[target]),
+                "{uri}: `{name}` catches into `{target}`, not a failure notification"
+            );
+            assert_eq!(
+                states[target]["Next"]
+                    .as_str()
+                    .map(|fail| states[fail]["Type"].clone()),
+                Some(Value::from("Fail")),
+                "{uri}: `{target}` ends in a Fail state"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_application_log_level_cannot_drop_the_lifecycle_lines() {
+    let template = template();
+    let allowed = strings(&template["Parameters"]["ApplicationLogLevel"]["AllowedValues"]);
+    assert!(
+        !allowed.is_empty()
+            && allowed
+                .iter()
+                .all(|l| ["TRACE", "DEBUG", "INFO"].contains(l)),
+        "Lambda drops INFO lines at WARN and above: {allowed:?}"
+    );
+}
+
+#[test]
+fn state_machine_roles_invoke_exactly_their_functions() {
+    let template = template();
+    for (name, resource) in resources(&template) {
+        if resource["Type"].as_str() != Some("AWS::Serverless::StateMachine") {
+            continue;
+        }
+        let functions: BTreeSet<String> = resource["Properties"]["DefinitionSubstitutions"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| strings(v).first().map(|s| (*s).to_owned()))
+            .filter(|s| s.ends_with("Function.Arn"))
+            .map(|s| s.trim_end_matches(".Arn").to_owned())
+            .collect();
+        let mut granted = BTreeSet::new();
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                if !strings(&statement["Action"]).contains(&"lambda:InvokeFunction") {
+                    continue;
+                }
+                for target in statement["Resource"].as_sequence().into_iter().flatten() {
+                    let text = strings(target).first().copied().unwrap_or_default();
+                    let function = text
+                        .trim_start_matches("${")
+                        .split(['.', '}'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let ok = text == format!("{function}.Arn")
+                        || text == format!("${{{function}.Arn}}:*");
+                    assert!(ok, "{name}: invoke permission on `{text}`");
+                    granted.insert(function);
+                }
+            }
+        }
+        assert_eq!(
+            granted, functions,
+            "{name}: invokes exactly the functions it calls"
+        );
+    }
 }

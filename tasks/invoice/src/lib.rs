@@ -4,13 +4,16 @@
 //!
 //! The flow is validate ([`order`]) → compute ([`money`]) → lay out
 //! ([`layout`]) → draw ([`pdf`], which explains the choice of krilla) →
-//! store ([`store`]). Bad input fails before anything is written.
+//! store ([`store`]). Bad input fails before anything is written. With
+//! `INVOICE_MODE=price` the same binary only validates and prices
+//! ([`pricing`]), for the workflow's approval decision.
 
 pub mod fonts;
 pub mod layout;
 pub mod money;
 pub mod order;
 pub mod pdf;
+pub mod pricing;
 pub mod store;
 
 use aws_sdk_s3::Client;

@@ -1,7 +1,16 @@
-//! Lambda entry point: set up once, then serve.
+//! Lambda entry point: set up once, then serve. `INVOICE_MODE=price` makes
+//! this function the workflow's pricing step (no S3 client, no bucket).
+
+use invoice::pricing::{self, Mode};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    if pricing::Mode::from_env()? == Mode::Price {
+        return common::run("invoice-pricing", |order, _ctx| async move {
+            pricing::price(order)
+        })
+        .await;
+    }
     let runtime = common::TaskRuntime::init("invoice").await?;
     let config = invoice::Config::from_env()?;
     let s3 = runtime.s3_client();

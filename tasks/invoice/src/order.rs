@@ -356,7 +356,7 @@ fn decimal(field: &str, raw: &str, max_decimals: u32) -> Result<Decimal, TaskErr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::{Value, json};
 

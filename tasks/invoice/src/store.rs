@@ -69,7 +69,7 @@ pub async fn put_once(
         Err(err) => match err.code() {
             Some("PreconditionFailed") => {
                 let existing = existing_sha256(s3, bucket, key).await?;
-                if existing == sha256 {
+                if existing.as_deref() == Some(sha256.as_str()) {
                     tracing::info!(key, "invoice already stored with the same content");
                     Ok(Stored {
                         sha256,
@@ -91,9 +91,15 @@ pub async fn put_once(
     }
 }
 
-/// The SHA-256 of what is stored: from its metadata when this task wrote
-/// it, else by hashing the object.
-async fn existing_sha256(s3: &Client, bucket: &str, key: &str) -> Result<String, TaskError> {
+/// The SHA-256 of what is stored, from the metadata this task writes. An
+/// object without it was not written by this task and is never read (the
+/// function may not decrypt the bucket's objects): it counts as different
+/// content under the number.
+async fn existing_sha256(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<String>, TaskError> {
     let head = s3
         .head_object()
         .bucket(bucket)
@@ -101,20 +107,5 @@ async fn existing_sha256(s3: &Client, bucket: &str, key: &str) -> Result<String,
         .send()
         .await
         .map_err(|e| TaskError::from(e).context("reading the existing invoice"))?;
-    if let Some(sha) = head.metadata().and_then(|m| m.get("sha256")) {
-        return Ok(sha.clone());
-    }
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| TaskError::from(e).context("reading the existing invoice"))?;
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| TaskError::retryable(format!("reading the existing invoice: {e}")))?;
-    Ok(hex::encode(Sha256::digest(bytes.into_bytes())))
+    Ok(head.metadata().and_then(|m| m.get("sha256")).cloned())
 }
