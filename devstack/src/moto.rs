@@ -41,6 +41,7 @@ const LOADER: &[(&str, &str)] = &[
         "jsonpath_states.py",
         include_str!("../moto/devstack_moto/jsonpath_states.py"),
     ),
+    ("limits.py", include_str!("../moto/devstack_moto/limits.py")),
     (
         "variables.py",
         include_str!("../moto/devstack_moto/variables.py"),

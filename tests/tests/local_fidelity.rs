@@ -499,6 +499,39 @@ async fn jsonpath_states_follow_aws() {
             moto: Expect::Failed("States.Runtime", "The JSONPath '$.missing' specified for the field 'x.$' could not be found"),
         },
         Case {
+            name: "States.ALL does not catch States.Runtime",
+            definition: jsonpath(
+                json!({
+                    "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": fixture_function(), "Payload": {"x.$": "$.missing"}},
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                        "End": true},
+                    "Caught": {"Type": "Pass", "Result": {"caught": true}, "End": true}}),
+                "T",
+            ),
+            input: json!({"present": 1}),
+            aws: Expect::Failed("States.Runtime", "could not be found in the input"),
+            moto: Expect::Output(json!({"caught": true})),
+        },
+        Case {
+            name: "a task input over 256 KiB is States.DataLimitExceeded, which no Catch matches",
+            definition: jsonpath(
+                json!({
+                    "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": fixture_function(),
+                            "Payload": {"input": {"action": "echo", "text.$": "$.text"}, "again.$": "$.text"}},
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                        "End": true},
+                    "Caught": {"Type": "Pass", "Result": {"caught": true}, "End": true}}),
+                "T",
+            ),
+            // 2 x 140,000 bytes: each half fits, the payload does not.
+            input: json!({"text": "x".repeat(140_000)}),
+            aws: Expect::Failed("States.DataLimitExceeded", "provided parameters with a size exceeding"),
+            // moto sends the payload, and its States.ALL catches what follows.
+            moto: Expect::Output(json!({"caught": true})),
+        },
+        Case {
             name: "an execution whose output is a JSON string",
             definition: jsonpath(
                 json!({"P": {"Type": "Pass", "Result": "done", "End": true}}),

@@ -9,7 +9,7 @@ state machine is created, and names the AWS behaviour it restores.
 ``docs/local-fidelity.md`` lists each one with the test that proves it.
 """
 
-from . import definitions, errors, executions, jsonata_states, jsonpath_states, variables
+from . import definitions, errors, executions, jsonata_states, jsonpath_states, limits, variables
 
 
 def install() -> None:
@@ -19,4 +19,5 @@ def install() -> None:
     jsonata_states.install()
     variables.install()
     jsonpath_states.install()
+    limits.install()
     definitions.install()

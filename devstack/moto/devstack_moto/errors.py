@@ -1,6 +1,14 @@
 """Failures as AWS reports them, shared by the other modules; error names
 that travel unchanged out of Parallel branches, Map iterations and Fail
-states; a Fail state's cause reported as given."""
+states; a Fail state's cause reported as given; and the two errors no
+Retry or Catch can match.
+
+AWS: "A States.Runtime error isn't retriable, and will always cause the
+execution to fail. A retry or catch on States.ALL won't catch
+States.Runtime errors", and States.DataLimitExceeded is "a terminal error
+which cannot be caught by the States.ALL error type". moto's States.ALL
+matches everything, so a workflow whose Catch "handles" a runtime error
+passed locally and failed on AWS."""
 
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ from moto.stepfunctions.parser.api import (
 )
 from moto.stepfunctions.parser.asl.component.common.error_name import (
     custom_error_name,
+    error_equals_decl,
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import (
     ErrorName,
@@ -112,6 +121,39 @@ def _fail_eval_state(self, env) -> None:
         raise FailStateFailure(failure_event=failure.failure_event) from None
 
 
+_TERMINAL = {
+    StatesErrorNameType.StatesRuntime.to_name(),
+    StatesErrorNameType.StatesStatesDataLimitExceeded.to_name(),
+}
+_original_error_equals = error_equals_decl.ErrorEqualsDecl._eval_body
+
+
+def _error_equals_eval_body(self, env) -> None:
+    error_name = env.stack[-1]
+    if getattr(error_name, "error_name", None) in _TERMINAL:
+        env.stack.pop()
+        env.stack.append(False)
+        return
+    _original_error_equals(self, env)
+
+
+def data_limit_failure(env, cause: str) -> FailureEventException:
+    """``States.DataLimitExceeded``: terminal, it fails the execution."""
+    error = StatesErrorNameType.StatesStatesDataLimitExceeded.to_name()
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(
+                typ=StatesErrorNameType.StatesStatesDataLimitExceeded
+            ),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(error=error, cause=cause)
+            ),
+        )
+    )
+
+
 def _name_api_errors() -> None:
     # moto's Step Functions parser declares its API errors with `code` and
     # `status_code`, but their base class reads `TYPE` and `STATUS`: an
@@ -131,4 +173,5 @@ def _name_api_errors() -> None:
 def install() -> None:
     custom_error_name.CustomErrorName.__init__ = _any_error_name
     state_fail.StateFail._eval_state = _fail_eval_state
+    error_equals_decl.ErrorEqualsDecl._eval_body = _error_equals_eval_body
     _name_api_errors()
