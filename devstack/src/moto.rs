@@ -38,6 +38,10 @@ const LOADER: &[(&str, &str)] = &[
         include_str!("../moto/devstack_moto/jsonata_states.py"),
     ),
     (
+        "jsonata_string.py",
+        include_str!("../moto/devstack_moto/jsonata_string.py"),
+    ),
+    (
         "jsonpath_states.py",
         include_str!("../moto/devstack_moto/jsonpath_states.py"),
     ),

@@ -246,6 +246,21 @@ async fn jsonata_states_evaluate_as_on_aws() {
             moto: MOTO_NO_JSONATA,
         },
         Case {
+            name: "$string serialises as JSON.stringify (jsonata-python escapes non-ASCII)",
+            definition: jsonata(
+                json!({"S": {"Type": "Pass", "Output": {
+                    "text": "{% $string($states.input) %}",
+                    "length": "{% $length($string($states.input)) %}"}, "End": true}}),
+                "S",
+            ),
+            input: json!({"name": "Zoë", "n": 1.5, "tiny": 0.000_000_1}),
+            aws: Expect::Output(json!({
+                "text": "{\"n\":1.5,\"name\":\"Zoë\",\"tiny\":1e-7}",
+                "length": 34
+            })),
+            moto: MOTO_NO_JSONATA,
+        },
+        Case {
             name: "$range past AWS's memory limit",
             definition: jsonata(
                 json!({"R": {"Type": "Pass", "Output": {"n": "{% $count($range(1, 400000, 1)) %}"}, "End": true}}),
@@ -530,6 +545,20 @@ async fn jsonpath_states_follow_aws() {
             aws: Expect::Failed("States.DataLimitExceeded", "provided parameters with a size exceeding"),
             // moto sends the payload, and its States.ALL catches what follows.
             moto: Expect::Output(json!({"caught": true})),
+        },
+        Case {
+            name: "the 256 KiB limit counts UTF-8 bytes of compact JSON",
+            definition: jsonpath(
+                json!({"P": {"Type": "Pass", "Parameters": {"a.$": "$.text", "b.$": "$.text"}, "End": true}}),
+                "P",
+            ),
+            // 2 x 120,000 bytes of UTF-8 (two bytes a character): within
+            // 256 KiB; as \u00fc escapes, almost three times over.
+            input: json!({"text": "ü".repeat(60_000)}),
+            aws: Expect::OutputWhere("both copies", |o| {
+                o["a"].as_str().is_some_and(|a| a.chars().count() == 60_000) && o["a"] == o["b"]
+            }),
+            moto: Expect::Failed("States.DataLimitExceeded", "returned a result with a size exceeding"),
         },
         Case {
             name: "an execution whose output is a JSON string",

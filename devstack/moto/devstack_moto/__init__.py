@@ -9,7 +9,16 @@ state machine is created, and names the AWS behaviour it restores.
 ``docs/local-fidelity.md`` lists each one with the test that proves it.
 """
 
-from . import definitions, errors, executions, jsonata_states, jsonpath_states, limits, variables
+from . import (
+    definitions,
+    errors,
+    executions,
+    jsonata_states,
+    jsonata_string,
+    jsonpath_states,
+    limits,
+    variables,
+)
 
 
 def install() -> None:
@@ -17,6 +26,7 @@ def install() -> None:
     errors.install()
     executions.install()
     jsonata_states.install()
+    jsonata_string.install()
     variables.install()
     jsonpath_states.install()
     limits.install()
