@@ -43,6 +43,27 @@ impl Face {
         self.charmap.map(c).is_some_and(|g| g.to_u32() != 0)
     }
 
+    /// The advance of each character of `text` at `size` points, from one
+    /// shaping of the whole text (kerning included; a character inside a
+    /// multi-character cluster gets 0, the cluster's first the whole).
+    pub fn char_advances(&self, text: &str, size: f32) -> Vec<f32> {
+        let mut buffer = rustybuzz::UnicodeBuffer::new();
+        buffer.push_str(text);
+        buffer.guess_segment_properties();
+        let shaped = rustybuzz::shape(&self.shaper, &[], buffer);
+        let scale = size / f32::from(self.shaper.units_per_em() as u16);
+        let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        let mut advances = vec![0.0; starts.len()];
+        for (info, position) in shaped.glyph_infos().iter().zip(shaped.glyph_positions()) {
+            let cluster = info.cluster as usize;
+            let index = starts.partition_point(|&start| start < cluster);
+            if let Some(advance) = advances.get_mut(index) {
+                *advance += position.x_advance as f32 * scale;
+            }
+        }
+        advances
+    }
+
     /// Advance width of `text` at `size` points.
     pub fn width(&self, text: &str, size: f32) -> f32 {
         let mut buffer = rustybuzz::UnicodeBuffer::new();
@@ -132,6 +153,16 @@ impl Fonts {
         runs
     }
 
+    /// The advance of each character of `text` in points, each run shaped
+    /// once: measuring a long word character by character costs one
+    /// shaping, not one per character.
+    pub fn char_advances(&self, text: &str, style: Style, size: f32) -> Vec<f32> {
+        self.runs(text, style)
+            .iter()
+            .flat_map(|(run, face)| face.char_advances(run, size))
+            .collect()
+    }
+
     /// Width of `text` in points.
     pub fn width(&self, text: &str, style: Style, size: f32) -> f32 {
         self.runs(text, style)
@@ -170,5 +201,22 @@ mod tests {
         assert!((w20 - 2.0 * w10).abs() < 0.01);
         assert!(f.width("Total", Style::Bold, 10.0) > f.width("Total", Style::Regular, 10.0));
         assert_eq!(f.width("", Style::Regular, 10.0), 0.0);
+    }
+
+    #[test]
+    fn character_advances_add_up_to_the_width() {
+        let f = fonts();
+        for text in [
+            "Invoice 1,234.50",
+            "Zoë 山田太郎 Ltd",
+            "AVAVAV",
+            "e\u{301}x",
+        ] {
+            let advances = f.char_advances(text, Style::Regular, 10.0);
+            assert_eq!(advances.len(), text.chars().count(), "{text}");
+            let sum: f32 = advances.iter().sum();
+            let width = f.width(text, Style::Regular, 10.0);
+            assert!((sum - width).abs() < 0.01, "{text}: {sum} vs {width}");
+        }
     }
 }

@@ -451,13 +451,17 @@ pub fn wrap(text: &str, width: f32, style: Style, size: f32, fonts: &Fonts) -> V
         if !current.is_empty() {
             lines.push(std::mem::take(&mut current));
         }
-        for c in word.chars() {
-            current.push(c);
-            if fonts.width(&current, style, size) > width && current.chars().count() > 1 {
-                current.pop();
+        // A word wider than the column breaks between characters; its
+        // characters are measured in one shaping (a 240-character word
+        // shaped prefix by prefix took seconds).
+        let mut used = 0.0;
+        for (c, advance) in word.chars().zip(fonts.char_advances(word, style, size)) {
+            if used + advance > width && !current.is_empty() {
                 lines.push(std::mem::take(&mut current));
-                current.push(c);
+                used = 0.0;
             }
+            current.push(c);
+            used += advance;
         }
     }
     if !current.is_empty() || lines.is_empty() {
