@@ -129,6 +129,24 @@ pub async fn answer_approval(
     answer: &Value,
     limit: Duration,
 ) -> Result<Received> {
+    let message = await_approval(sqs, url, correlation_id, limit).await?;
+    sfn.send_task_success()
+        .task_token(task_token(&message)?)
+        .output(answer.to_string())
+        .send()
+        .await
+        .context("answering the approval with SendTaskSuccess")?;
+    Ok(message)
+}
+
+/// Takes the approval request of `correlation_id` off the queue at `url`,
+/// waiting at most `limit` for it, as a portal does before answering.
+pub async fn await_approval(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    correlation_id: &str,
+    limit: Duration,
+) -> Result<Received> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {
@@ -137,15 +155,6 @@ pub async fn answer_approval(
         })
         .await?;
         if let Some(message) = mine {
-            let token = message.body["task_token"]
-                .as_str()
-                .context("the approval request has no task_token")?;
-            sfn.send_task_success()
-                .task_token(token)
-                .output(answer.to_string())
-                .send()
-                .await
-                .context("answering the approval with SendTaskSuccess")?;
             return Ok(message);
         }
         if started.elapsed() > limit {
@@ -155,4 +164,94 @@ pub async fn answer_approval(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));
     }
+}
+
+/// A consumer that owns the queue, as a portal or a mailer does: every
+/// message is received once, deleted, and kept here. (Receiving a message
+/// without consuming it counts towards the queue's `maxReceiveCount`: a
+/// reader that keeps peeking sends messages to the dead-letter queue.)
+#[derive(Debug)]
+pub struct Inbox {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    messages: Vec<Received>,
+}
+
+impl Inbox {
+    /// An inbox for the queue at `url`.
+    pub fn new(sqs: aws_sdk_sqs::Client, url: &str) -> Self {
+        Self {
+            sqs,
+            url: url.to_owned(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Takes everything now on the queue into the inbox.
+    pub async fn drain(&mut self) -> Result<()> {
+        loop {
+            let batch = receive(&self.sqs, &self.url, 30).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for message in batch {
+                if let Some(receipt) = message.receipt.as_deref() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .with_context(|| format!("deleting a message from {}", self.url))?;
+                }
+                self.messages.push(message);
+            }
+        }
+    }
+
+    /// The first message `wanted` matches, waiting at most `limit` for it.
+    pub async fn wait_for(
+        &mut self,
+        wanted: impl Fn(&Received) -> bool,
+        limit: Duration,
+    ) -> Result<Received> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if let Some(found) = self.messages.iter().find(|m| wanted(m)) {
+                return Ok(found.clone());
+            }
+            if started.elapsed() > limit {
+                bail!("no such message arrived within {limit:?}");
+            }
+            // Polling the queue, as a consumer does.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+            self.drain().await?;
+        }
+    }
+
+    /// The approval request of `correlation_id`, waiting at most `limit`.
+    pub async fn approval(&mut self, correlation_id: &str, limit: Duration) -> Result<Received> {
+        self.wait_for(
+            |m| {
+                m.body["kind"] == "approval_requested" && m.body["correlation_id"] == correlation_id
+            },
+            limit,
+        )
+        .await
+        .with_context(|| format!("the approval request of {correlation_id}"))
+    }
+
+    /// Every message taken so far, oldest first.
+    pub fn messages(&self) -> &[Received] {
+        &self.messages
+    }
+}
+
+/// The task token an approval request carries.
+pub fn task_token(request: &Received) -> Result<&str> {
+    request.body["task_token"]
+        .as_str()
+        .context("the approval request has no task_token")
 }
