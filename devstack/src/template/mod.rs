@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn state_machine_definitions_get_their_substitutions() {
-        let spec = load(&[("ApprovalThreshold", "250")]);
+        let spec = load(&[("ApprovalThresholds", "EUR:250,USD:300")]);
         let Some(invoice) = spec.state_machine("InvoiceStateMachine") else {
             panic!("no InvoiceStateMachine")
         };
@@ -343,7 +343,7 @@ mod tests {
             invoice.definition
         );
         assert!(invoice.definition.contains("function:demo-invoice\""));
-        assert!(invoice.definition.contains("$order_total <= 250 "));
+        assert!(invoice.definition.contains("$split('EUR:250,USD:300', ',')"));
         let definition: Value = match serde_json::from_str(&invoice.definition) {
             Ok(v) => v,
             Err(e) => panic!("definition is not JSON after substitution: {e}"),
