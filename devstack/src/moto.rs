@@ -47,6 +47,10 @@ const LOADER: &[(&str, &str)] = &[
     ),
     ("limits.py", include_str!("../moto/devstack_moto/limits.py")),
     (
+        "s3_responses.py",
+        include_str!("../moto/devstack_moto/s3_responses.py"),
+    ),
+    (
         "variables.py",
         include_str!("../moto/devstack_moto/variables.py"),
     ),

@@ -1,10 +1,11 @@
 //! The moto server (pinned in requirements.txt, installed into .venv by the
-//! Makefile) started on 127.0.0.1 for one test, and AWS clients pointed at it.
+//! Makefile) started on 127.0.0.1 for one test, and AWS clients pointed at
+//! it. It runs with the local stack's fixes (`devstack/moto/`), exactly as
+//! the local stack runs it, so a task test and a workflow test see the same
+//! S3.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -16,8 +17,21 @@ pub const ACCOUNT: &str = "123456789012";
 /// A running moto server; stopped when dropped.
 #[derive(Debug)]
 pub struct MotoServer {
-    child: Child,
+    /// Killed when dropped.
+    _server: devstack::moto::Moto,
     port: u16,
+    /// Holds moto's log and its loader until the server stops.
+    _state: TempDir,
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Where the moto server executable is: `MOTO_SERVER` if set, else the
@@ -34,41 +48,25 @@ impl MotoServer {
     pub async fn start() -> Result<Self, String> {
         let binary = moto_binary();
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        // Nothing listens there: these tests run no state machine.
+        let lambda_port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let state =
+            TempDir(std::env::temp_dir().join(format!("moto-test-{}-{port}", std::process::id())));
+        std::fs::create_dir_all(&state.0).map_err(|e| format!("{}: {e}", state.0.display()))?;
+        let log = state.0.join("moto.log");
+        let moto = devstack::moto::Moto::start(&binary, port, lambda_port, &log, true)
+            .await
             .map_err(|e| {
                 format!(
-                    "cannot start {} ({e}); run `make test`, which installs it",
+                    "cannot start {} ({e:#}); run `make test`, which installs it",
                     binary.display()
                 )
             })?;
-        let server = Self { child, port };
-        server.wait_ready(Duration::from_secs(60)).await?;
-        Ok(server)
-    }
-
-    async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
-        let started = Instant::now();
-        let url = format!("{}/moto-api/data.json", self.endpoint());
-        let client = reqwest::Client::new();
-        let mut pause = Duration::from_millis(20);
-        loop {
-            if let Ok(response) = client.get(&url).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            if started.elapsed() > limit {
-                return Err(format!("moto did not answer on {url} within {limit:?}"));
-            }
-            // Polling a readiness endpoint, with backoff; not a fixed sleep.
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(250));
-        }
+        Ok(Self {
+            _server: moto,
+            port,
+            _state: state,
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -173,13 +171,6 @@ impl MotoServer {
             ("AWS_REGION", REGION.to_owned()),
             ("S3_FORCE_PATH_STYLE", "true".to_owned()),
         ]
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,6 +1,6 @@
-"""The moto server as the local stack runs it: moto's own Step Functions
-engine with a JSONata evaluator plugged in, and AWS's semantics restored
-where moto differs from them.
+"""The moto server as the local stack (and every test) runs it: moto's own
+Step Functions engine with a JSONata evaluator plugged in, and AWS's
+semantics restored where moto differs from them (in S3 too).
 
 ``python -m devstack_moto <moto_server arguments>`` installs every fix, then
 runs ``moto.server.main``. Nothing of moto is copied: each module replaces a
@@ -17,6 +17,7 @@ from . import (
     jsonata_string,
     jsonpath_states,
     limits,
+    s3_responses,
     variables,
 )
 
@@ -30,4 +31,5 @@ def install() -> None:
     variables.install()
     jsonpath_states.install()
     limits.install()
+    s3_responses.install()
     definitions.install()
