@@ -1,6 +1,7 @@
 //! Test support: the fakes and helpers end-to-end tests start on 127.0.0.1.
 //!
 //! - [`aws_cli`]: the real AWS CLI against a local stack.
+//! - [`backup_run`]: whole backup runs, invocation after invocation.
 //!
 //! - [`runtime_api::LocalRuntimeApi`]: the local stack's Runtime API, driving
 //!   one task process invocation by invocation.
@@ -16,6 +17,7 @@
 //!   personal data and secrets (`make test` runs the `scan-logs` binary).
 
 pub mod aws_cli;
+pub mod backup_run;
 pub mod binaries;
 pub mod export_server;
 pub mod fixture;

@@ -219,7 +219,7 @@ async fn backup_workflow_completes_once_s3_faults_stop_with_every_object_copied(
         "faults-backup",
         &json!({
             "correlation_id": "backup-faults",
-            "backup": {"name": "crm", "run_date": "2026-11-24",
+            "backup": {"name": "crm", "run_id": "2026-11-24T00:00:00Z",
                        "source": {"type": "s3", "bucket": SOURCE, "prefix": "daily/"}},
         }),
     )
@@ -233,10 +233,12 @@ async fn backup_workflow_completes_once_s3_faults_stop_with_every_object_copied(
 
     let stored = keys(&stack, &bucket).await;
     for i in 0..OBJECTS {
-        let key = format!("backups/crm/2026-11-24/data/part-{i:04}.json");
+        let key = format!("backups/crm/20261124T000000Z/data/part-{i:04}.json");
         assert!(stored.contains(&key), "{key} missing: {stored:?}");
     }
-    assert_eq!(stored.len(), OBJECTS + 1, "the objects and one manifest");
+    let data = stored.iter().filter(|k| k.contains("/data/")).count();
+    assert_eq!(data, OBJECTS, "the objects, once each: {stored:?}");
+    assert!(stored.contains(&"backups/crm/20261124T000000Z/manifest.json".to_owned()));
     assert_eq!(open_uploads(&stack, &bucket).await, 0);
     let succeeded: Vec<Value> = stack
         .notifications()

@@ -354,7 +354,7 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
             "backup-smoke",
             &json!({
                 "correlation_id": "backup-crm",
-                "backup": {"name": "crm", "run_date": "2026-11-24",
+                "backup": {"name": "crm", "run_id": "2026-11-24T00:00:00Z",
                            "source": {"type": "s3", "bucket": SOURCE, "prefix": "daily/"}},
             }),
         )
@@ -378,7 +378,7 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
     let manifest = s3
         .head_object()
         .bucket(&bucket)
-        .key("backups/crm/2026-11-24/manifest.json")
+        .key("backups/crm/20261124T000000Z/manifest.json")
         .send()
         .await
         .unwrap_or_else(|e| panic!("manifest: {e}"));
@@ -399,12 +399,55 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
     assert_eq!(succeeded.len(), 1);
     assert_eq!(succeeded[0]["details"]["objects"], OBJECTS);
 
+    // Two more executions on the same day without a run_id: each is a run
+    // of its own (its start time), and neither touches the first run.
+    let mut run_keys = Vec::new();
+    for name in ["backup-noon", "backup-midnight"] {
+        let run = stack
+            .run(
+                "BackupStateMachine",
+                name,
+                &json!({"correlation_id": name,
+                        "backup": {"name": "crm", "source": {"type": "s3", "bucket": SOURCE, "prefix": "daily/"}}}),
+            )
+            .await;
+        let output = run.output().unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            output["run"]["copied"], OBJECTS,
+            "a new run copies everything"
+        );
+        run_keys.push(
+            output["run"]["run_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_ne!(run_keys[0], run_keys[1]);
+    assert!(
+        run_keys
+            .iter()
+            .all(|k| k.starts_with("backups/crm/2") && k != "backups/crm/20261124T000000Z/")
+    );
+    let first = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("backups/crm/20261124T000000Z/manifest.json")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("manifest: {e}"));
+    assert_eq!(
+        first.e_tag(),
+        manifest.e_tag(),
+        "the first run's manifest is untouched"
+    );
+
     let lines = stack.finish().await;
     let starts = lines
         .iter()
         .filter(|l| l["service"] == "backup" && l["message"] == "task started")
         .count();
-    assert_eq!(starts, copies, "one start line per invocation");
+    assert!(starts >= copies + 2, "one start line per invocation");
 }
 
 /// The template's workflows are JSONata; the JSONPath invoice workflow they

@@ -241,7 +241,7 @@ async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Pa
             "backup",
             envelope(
                 "bench-1",
-                json!({"name": "bench", "run_date": "2026-11-24", "source": {"type": "s3", "bucket": SOURCE_BUCKET, "prefix": "daily/"}}),
+                json!({"name": "bench", "run_id": "2026-11-24T00:00:00Z", "source": {"type": "s3", "bucket": SOURCE_BUCKET, "prefix": "daily/"}}),
             ),
         )?,
         powertools.clone(),

@@ -61,7 +61,11 @@ pub async fn vet(raw: &str, config: &Config) -> Result<Vetted, TaskError> {
 
 /// [`vet`] with the name resolution passed in, so the checks on what a name
 /// resolves to can be tested with any answer.
-async fn vet_with<F, Fut>(raw: &str, config: &Config, resolve: F) -> Result<Vetted, TaskError>
+pub(crate) async fn vet_with<F, Fut>(
+    raw: &str,
+    config: &Config,
+    resolve: F,
+) -> Result<Vetted, TaskError>
 where
     F: FnOnce(String, u16) -> Fut,
     Fut: Future<Output = std::io::Result<Vec<SocketAddr>>>,

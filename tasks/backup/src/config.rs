@@ -6,10 +6,13 @@
 //! | `BACKUP_SOURCE_BUCKETS` | empty | comma-separated buckets S3 sources may name |
 //! | `BACKUP_EXPORT_HOSTS` | empty | comma-separated `host` or `host:port` HTTP sources may name (IPv6 in brackets: `[2001:db8::1]:8443`) |
 //! | `BACKUP_ALLOWED_ADDRESSES` | empty | IPs an export host may resolve to although they are loopback, private or link-local (tests: `127.0.0.1`) |
-//! | `BACKUP_COPY_CONCURRENCY` | `8` | server-side copies in flight |
+//! | `BACKUP_COPY_CONCURRENCY` | `8` | objects copied at once |
+//! | `BACKUP_LIST_PAGE_SIZE` | `1000` | objects listed (and held) at a time; also the entries of a manifest part |
 //! | `BACKUP_MULTIPART_COPY_THRESHOLD` | `5368709120` (5 GiB) | objects larger than this (bytes) are copied with `UploadPartCopy` |
 //! | `BACKUP_COPY_PART_SIZE` | `536870912` (512 MiB) | part size of a multipart copy (bytes, ≥ 5 MiB) |
-//! | `BACKUP_UPLOAD_PART_SIZE` | `8388608` (8 MiB) | part size of an HTTP export upload (bytes, ≥ 5 MiB); peak memory is about twice this |
+//! | `BACKUP_PART_CONCURRENCY` | `8` | parts of one multipart copy copied at once |
+//! | `BACKUP_UPLOAD_PART_SIZE` | `8388608` (8 MiB) | part size of an HTTP export upload (bytes, ≥ 5 MiB) |
+//! | `BACKUP_UPLOAD_CONCURRENCY` | `3` | export parts uploading while the next fills; peak memory is about (this + 1) × the part size |
 //! | `BACKUP_STOP_BEFORE_MS` | `20000` | stop starting new copies this long before the deadline guard |
 //! | `BACKUP_EXPORT_TIMEOUT_MS` | `30000` | an export that sends nothing for this long is `Task.Retryable` |
 
@@ -32,8 +35,14 @@ pub struct Config {
     pub export_hosts: Vec<String>,
     /// Addresses allowed despite being loopback, private or link-local.
     pub allowed_addresses: Vec<IpAddr>,
-    /// Copies in flight.
+    /// Objects copied at once.
     pub copy_concurrency: usize,
+    /// Objects listed at a time.
+    pub list_page_size: i32,
+    /// Parts of one multipart copy copied at once.
+    pub part_concurrency: usize,
+    /// Export parts uploading at once.
+    pub upload_concurrency: usize,
     /// Size above which a copy is multipart.
     pub multipart_copy_threshold: u64,
     /// Part size of a multipart copy.
@@ -47,6 +56,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Entries in one manifest part: one listing page.
+    pub fn manifest_part_entries(&self) -> usize {
+        usize::try_from(self.list_page_size).unwrap_or(1000)
+    }
+
     /// Reads the environment.
     pub fn from_env() -> Result<Self, TaskError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -90,6 +104,14 @@ impl Config {
             allowed_addresses,
             copy_concurrency: usize::try_from(number("BACKUP_COPY_CONCURRENCY", 8)?.clamp(1, 64))
                 .unwrap_or(8),
+            list_page_size: i32::try_from(number("BACKUP_LIST_PAGE_SIZE", 1000)?.clamp(1, 1000))
+                .unwrap_or(1000),
+            part_concurrency: usize::try_from(number("BACKUP_PART_CONCURRENCY", 8)?.clamp(1, 64))
+                .unwrap_or(8),
+            upload_concurrency: usize::try_from(
+                number("BACKUP_UPLOAD_CONCURRENCY", 3)?.clamp(1, 16),
+            )
+            .unwrap_or(3),
             multipart_copy_threshold: number("BACKUP_MULTIPART_COPY_THRESHOLD", 5 << 30)?,
             copy_part_size: number("BACKUP_COPY_PART_SIZE", 512 << 20)?,
             upload_part_size: number("BACKUP_UPLOAD_PART_SIZE", 8 << 20)?,

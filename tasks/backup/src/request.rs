@@ -1,24 +1,29 @@
-//! The task's input, its validation, and the continuation a long run carries
-//! from one invocation to the next.
+//! The task's input and its validation: which run, of what, from where.
 
 use aws_sdk_s3::types::StorageClass;
-use chrono::NaiveDate;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use common::TaskError;
 
 use crate::config::Config;
+use crate::continuation::Continuation;
 
-/// The task's input. A run is identified by `name` and `run_date`, never by
-/// the execution, so reruns and retries land on the same keys.
+/// The task's input. A run is identified by `name` and `run_id`, never by
+/// the execution, so a retry, a continuation or a deliberate rerun with the
+/// same `run_id` lands on the same keys, and distinct runs never share any.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRequest {
     /// `[a-z0-9_-]`, 1–64 characters, e.g. `crm-nightly`.
     pub name: String,
-    /// `YYYY-MM-DD`; defaults to today (UTC) on the first invocation.
-    #[serde(default)]
-    pub run_date: Option<String>,
+    /// Which run of `name` this is: an RFC 3339 timestamp (the schedule's
+    /// slot, `<aws.scheduler.scheduled-time>`, or the execution's start
+    /// time, which the state machine passes by default), or 1–64 of
+    /// `A-Z a-z 0-9 - _ .` not starting with `.`. Timestamps name the same
+    /// run however they are written: `2026-12-01T12:00:00Z` and
+    /// `2026-12-01T13:00:00+01:00` are both `20261201T120000Z`.
+    pub run_id: Option<String>,
     /// What to back up.
     pub source: SourceInput,
     /// S3 storage class of the copies, e.g. `STANDARD_IA`.
@@ -51,31 +56,13 @@ pub enum SourceInput {
     },
 }
 
-/// Progress carried between invocations of one run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Continuation {
-    /// The run's date, fixed by its first invocation.
-    pub run_date: String,
-    /// The last source key done; listing resumes after it.
-    pub after_key: String,
-    /// When the run's first invocation started (RFC 3339).
-    pub started_at: String,
-    /// Objects copied so far.
-    pub copied: u64,
-    /// Objects found already copied so far.
-    pub skipped: u64,
-    /// Invocations so far.
-    pub invocations: u32,
-}
-
 /// A validated request.
 #[derive(Debug, Clone)]
 pub struct Validated {
     /// Run name.
     pub name: String,
-    /// Run date.
-    pub run_date: NaiveDate,
+    /// The run id in its canonical form (see [`canonical_run_id`]).
+    pub run_id: String,
     /// Source.
     pub source: SourceInput,
     /// Storage class.
@@ -85,18 +72,40 @@ pub struct Validated {
 }
 
 impl Validated {
-    /// `backups/{name}/{run date}/`.
+    /// `backups/{name}/{run id}/`.
     pub fn run_key(&self) -> String {
-        format!(
-            "backups/{}/{}/",
-            self.name,
-            self.run_date.format("%Y-%m-%d")
-        )
+        format!("backups/{}/{}/", self.name, self.run_id)
     }
 }
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> TaskError {
     TaskError::invalid_input(format!("{field}: {reason}"))
+}
+
+/// The key segment of a run id: a timestamp in UTC as
+/// `YYYYMMDDTHHMMSS[.fraction]Z` (sorting as time does, one spelling per
+/// instant), anything else as given if it is 1–64 of `A-Z a-z 0-9 - _ .`
+/// not starting with `.`.
+pub fn canonical_run_id(raw: &str) -> Result<String, TaskError> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        let at = at.with_timezone(&Utc);
+        let text = at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        // 2026-12-01T12:00:00.5Z -> 20261201T120000.5Z
+        return Ok(text.replace(['-', ':'], ""));
+    }
+    let ok = (1..=64).contains(&raw.len())
+        && !raw.starts_with('.')
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(invalid(
+            "run_id",
+            "an RFC 3339 timestamp, or 1 to 64 characters from A-Z a-z 0-9 - _ . not starting with '.'",
+        ))
+    }
 }
 
 impl BackupRequest {
@@ -110,23 +119,23 @@ impl BackupRequest {
         if !name_ok {
             return Err(invalid("name", "1 to 64 characters from a-z 0-9 - _"));
         }
-        let run_date = self
-            .run_date
-            .clone()
-            .or_else(|| self.continuation.as_ref().map(|c| c.run_date.clone()));
-        let run_date = match &run_date {
-            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .ok()
-                .filter(|_| d.len() == 10)
-                .ok_or_else(|| invalid("run_date", "expected YYYY-MM-DD"))?,
-            None => chrono::Utc::now().date_naive(),
-        };
+        let raw_run_id = self.run_id.as_deref().ok_or_else(|| {
+            invalid(
+                "run_id",
+                "required (the state machine passes the execution's start time)",
+            )
+        })?;
+        let run_id = canonical_run_id(raw_run_id)?;
+        if let Some(continuation) = &self.continuation {
+            continuation.check(&run_id, &self.source)?;
+        }
         match &self.source {
             SourceInput::S3 { bucket, prefix } => {
                 if !config.source_buckets.contains(&bucket.to_ascii_lowercase()) {
                     return Err(invalid("source.bucket", "not in BACKUP_SOURCE_BUCKETS"));
                 }
-                if prefix.len() > crate::MAX_KEY_BYTES || prefix.chars().any(char::is_control) {
+                if prefix.len() > crate::keys::MAX_KEY_BYTES || prefix.chars().any(char::is_control)
+                {
                     return Err(invalid(
                         "source.prefix",
                         "at most 1024 characters, no control characters",
@@ -163,7 +172,7 @@ impl BackupRequest {
             .transpose()?;
         Ok(Validated {
             name: self.name,
-            run_date,
+            run_id,
             source: self.source,
             storage_class,
             continuation: self.continuation,
@@ -191,13 +200,13 @@ mod tests {
             .validate(&config())
     }
 
-    fn s3(name: &str, run_date: &str) -> Value {
-        json!({"name": name, "run_date": run_date,
+    fn s3(name: &str, run_id: &str) -> Value {
+        json!({"name": name, "run_id": run_id,
                "source": {"type": "s3", "bucket": "crm-exports", "prefix": "daily/"}})
     }
 
     fn http(file_name: &str) -> Value {
-        json!({"name": "crm", "run_date": "2026-11-24",
+        json!({"name": "crm", "run_id": "2026-11-24T00:00:00Z",
                "source": {"type": "http", "url": "https://exports.example.com/x",
                           "file_name": file_name}})
     }
@@ -253,24 +262,59 @@ mod tests {
     }
 
     #[test]
-    fn hostile_run_dates_are_refused() {
-        for date in HOSTILE.iter().copied().chain([
+    fn hostile_run_ids_are_refused() {
+        let long = "x".repeat(65);
+        for run_id in HOSTILE.iter().copied().chain([
+            long.as_str(),
+            ".hidden",
             "2026-11-24/..",
             "2026-11-24\n",
-            "2026-1-24",
-            "+2026-11-24",
-            "2026-11-24/",
-            "../2026-11-2",
-            "2026-02-30",
+            "2026-02-30T00:00:00Z",
             "２０２６-11-24",
+            "a/b",
         ]) {
-            refused(validate(s3("crm", date)), "run_date", date);
+            refused(validate(s3("crm", run_id)), "run_id", run_id);
         }
-        let mut continued = s3("crm", "2026-11-24");
-        continued["run_date"] = Value::Null;
-        continued["continuation"] = json!({"run_date": "../../x", "after_key": "a",
-            "started_at": "2026-11-24T00:00:00Z", "copied": 0, "skipped": 0, "invocations": 1});
-        refused(validate(continued), "run_date", "continuation.run_date");
+        let mut missing = s3("crm", "x");
+        missing["run_id"] = Value::Null;
+        refused(validate(missing), "run_id", "null");
+        // The old input shape is refused, not silently keyed by date.
+        let mut old = s3("crm", "x");
+        old["run_date"] = json!("2026-11-24");
+        assert!(serde_json::from_value::<BackupRequest>(old).is_err());
+    }
+
+    #[test]
+    fn one_instant_is_one_run_id() {
+        for (raw, canonical) in [
+            ("2026-12-01T12:00:00Z", "20261201T120000Z"),
+            ("2026-12-01T13:00:00+01:00", "20261201T120000Z"),
+            ("2026-12-01t12:00:00z", "20261201T120000Z"),
+            ("2026-12-01T12:00:00.000Z", "20261201T120000Z"),
+            ("2026-12-01T12:00:00.5Z", "20261201T120000.500Z"),
+            ("2026-12-01T12:00:00.123456Z", "20261201T120000.123456Z"),
+            ("20261201T120000Z", "20261201T120000Z"),
+            ("nightly-7", "nightly-7"),
+        ] {
+            assert_eq!(
+                canonical_run_id(raw).ok().as_deref(),
+                Some(canonical),
+                "{raw}"
+            );
+        }
+        // Runs twelve hours apart never share a key.
+        let morning = validate(s3("crm", "2026-12-01T00:00:00Z")).map(|r| r.run_key());
+        let evening = validate(s3("crm", "2026-12-01T12:00:00Z")).map(|r| r.run_key());
+        assert_ne!(morning.ok(), evening.ok());
+    }
+
+    #[test]
+    fn a_continuation_of_another_run_is_refused() {
+        let mut input = s3("crm", "2026-12-01T12:00:00Z");
+        input["continuation"] = json!({"run_id": "20261201T000000Z", "started_at": "2026-12-01T00:00:00Z",
+            "invocations": 1, "manifest_parts": 0,
+            "totals": {"objects": 0, "bytes": 0, "copied": 0, "already_copied": 0, "changed": 0, "vanished": 0}});
+        refused(validate(input), "continuation", "another run");
     }
 
     #[test]
@@ -299,25 +343,30 @@ mod tests {
     fn accepted_inputs_give_safe_keys() {
         let longest = "z".repeat(64);
         let long_file = format!("a{}", ".".repeat(127));
-        for (name, date, file) in [
-            ("crm", "2026-11-24", None),
-            ("crm-nightly_2", "2000-01-01", Some("export.ndjson")),
-            (longest.as_str(), "2999-12-31", Some(long_file.as_str())),
-            ("0", "2026-11-24", Some("a..b")),
-            ("_", "2026-11-24", Some("x.")),
+        let longest_id = format!("2{}", "9".repeat(63));
+        for (name, run_id, file) in [
+            ("crm", "20261124T000000Z", None),
+            ("crm-nightly_2", "20000101T000000Z", Some("export.ndjson")),
+            (
+                longest.as_str(),
+                longest_id.as_str(),
+                Some(long_file.as_str()),
+            ),
+            ("0", "a..b", Some("a..b")),
+            ("_", "x.", Some("x.")),
         ] {
-            let run = validate(s3(name, date)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let run = validate(s3(name, run_id)).unwrap_or_else(|e| panic!("{name}: {e}"));
             let run_key = run.run_key();
-            assert_eq!(run_key, format!("backups/{name}/{date}/"));
-            crate::tests::assert_safe_key(&run_key, "backups/");
-            let export = crate::export_key(&run_key, file);
+            assert_eq!(run_key, format!("backups/{name}/{run_id}/"));
+            crate::keys::tests::assert_safe_key(&run_key, "backups/");
+            let export = crate::keys::export_key(&run_key, file);
             if let Some(file) = file {
                 validate(http(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
             }
-            crate::tests::assert_safe_key(&export, &format!("{run_key}data/"));
+            crate::keys::tests::assert_safe_key(&export, &format!("{run_key}data/"));
             assert_eq!(export.matches('/').count(), 4, "{export}");
-            let data = crate::data_key(&run_key, "daily/", "daily/a/../../b");
-            crate::tests::assert_safe_key(&data, &format!("{run_key}data/"));
+            let data = crate::keys::data_key(&run_key, "daily/", "daily/a/../../b");
+            crate::keys::tests::assert_safe_key(&data, &format!("{run_key}data/"));
         }
     }
 }

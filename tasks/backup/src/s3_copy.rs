@@ -1,16 +1,30 @@
-//! S3 prefix → backup bucket by server-side copy: no object bytes pass
-//! through the Lambda. `CopyObject` up to the multipart threshold,
-//! `UploadPartCopy` above it; bounded parallelism; resumable after any key.
+//! One source object into the backup bucket by server-side copy (no bytes
+//! pass through the Lambda): `CopyObject` up to the multipart threshold,
+//! `UploadPartCopy` above it, in parts copied concurrently that the next
+//! invocation continues from where this one stopped.
+//!
+//! Every copy carries the version it copied in its metadata
+//! (`source-etag`), so a rerun recognises it whatever its own ETag (a
+//! multipart copy's, or one under SSE-KMS, differs from the source's).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{CompletedPart, MetadataDirective, StorageClass};
-use common::{TaskContext, TaskError};
+use common::TaskError;
+use common::error::{ServiceAnswer, service_answer};
 use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::continuation::OpenCopy;
+use crate::manifest::{Entry, Outcome};
+use crate::uploads;
+
+/// Metadata key of the source version a copy holds.
+pub const SOURCE_ETAG: &str = "source-etag";
 
 /// One object in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,344 +35,454 @@ pub struct Listed {
     pub size: u64,
     /// ETag, quotes removed.
     pub etag: String,
-    /// Last modified, seconds since the epoch.
-    pub last_modified: i64,
-}
-
-/// Lists every object under `prefix`, after `start_after` if given, page by page.
-pub async fn list(
-    s3: &Client,
-    bucket: &str,
-    prefix: &str,
-    start_after: Option<&str>,
-) -> Result<Vec<Listed>, TaskError> {
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .set_start_after(start_after.map(str::to_owned))
-        .into_paginator()
-        .send();
-    let mut all = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| TaskError::from(e).context(&format!("listing s3://{bucket}/{prefix}")))?;
-        for object in page.contents() {
-            if let Some(key) = object.key() {
-                all.push(Listed {
-                    key: key.to_owned(),
-                    size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
-                    etag: object
-                        .e_tag()
-                        .unwrap_or_default()
-                        .trim_matches('"')
-                        .to_owned(),
-                    last_modified: object.last_modified().map_or(0, |t| t.secs()),
-                });
-            }
-        }
-    }
-    Ok(all)
-}
-
-/// Where a copy run got to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Last source key done (in listing order), if any.
-    pub last_key: Option<String>,
-    /// Objects copied by this invocation.
-    pub copied: u64,
-    /// Objects found already copied.
-    pub skipped: u64,
-    /// Whether the listing was exhausted.
-    pub done: bool,
 }
 
 /// A copy job's fixed parts.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
+    /// The S3 client.
+    pub s3: &'a Client,
+    /// Settings.
+    pub config: &'a Config,
     /// Source bucket.
     pub source_bucket: &'a str,
     /// Source prefix.
     pub prefix: &'a str,
-    /// `backups/{name}/{date}/`.
+    /// `backups/{name}/{run id}/`.
     pub run_key: &'a str,
     /// Storage class of the copies.
     pub storage_class: Option<&'a StorageClass>,
-    /// Recorded in the copies' metadata where it is replaced.
+    /// Recorded in the copies' metadata.
     pub correlation_id: &'a str,
+    /// One multipart copy at a time, so at most one is left open for the
+    /// next invocation.
+    pub multipart_gate: &'a Semaphore,
 }
 
-enum Outcome {
-    Copied,
-    Skipped,
-    /// Not finished before the time limit; aborted, to be done next time.
-    OutOfTime,
+/// When work stops: no new copy or part starts after `stop_starting`;
+/// whatever is in flight at `hard` is dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Last moment to start a request.
+    pub stop_starting: Instant,
+    /// Last moment for anything.
+    pub hard: Instant,
 }
 
-/// Kept after the copy time limit to abort what is in flight before the
-/// deadline guard drops everything.
-const ABORT_RESERVE: std::time::Duration = std::time::Duration::from_secs(3);
+/// What became of one object in this invocation.
+#[derive(Debug)]
+pub enum Step {
+    /// Copied, found already copied, or found deleted.
+    Done(Entry),
+    /// A multipart copy continues next invocation.
+    Paused {
+        /// The upload to continue.
+        open: OpenCopy,
+        /// Whether any part was copied in this invocation.
+        progressed: bool,
+    },
+    /// Not started: it was out of time by the time its turn came.
+    NotStarted,
+}
 
-/// Copies what is left after `after_key`, stopping before new copies once
-/// less than `stop_before` remains before the deadline guard.
-pub async fn copy_prefix(
-    s3: &Client,
-    config: &Config,
+/// The source object as it is now.
+struct Head {
+    etag: String,
+    size: u64,
+    last_modified: Option<String>,
+    metadata: HashMap<String, String>,
+    content_type: Option<String>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+}
+
+/// How one copy attempt of one source version ended.
+enum Attempt {
+    /// Copied; the copy's ETag.
+    Copied(String),
+    /// The source was deleted.
+    Gone,
+    /// The source changed between our `HeadObject` and the copy.
+    SourceChanged,
+    /// A multipart copy continues next invocation.
+    Paused { open: OpenCopy, progressed: bool },
+    /// Out of time before it started.
+    NotStarted,
+}
+
+/// How often a source that keeps changing under the copy is read again.
+const CHANGE_ATTEMPTS: usize = 3;
+
+/// Backs up `listed`. `look_for_copy`: a copy may already exist (a rerun,
+/// a retry, a copy cut off at a deadline) and is checked first. `open`: the
+/// multipart copy of this object an earlier invocation left open.
+pub async fn back_up(
     job: Job<'_>,
-    after_key: Option<&str>,
-    ctx: &TaskContext,
-) -> Result<Progress, TaskError> {
-    let sources = list(s3, job.source_bucket, job.prefix, after_key).await?;
-    let existing: HashMap<String, Listed> = list(s3, &config.bucket, job.run_key, None)
-        .await?
-        .into_iter()
-        .map(|o| (o.key.clone(), o))
-        .collect();
-
-    let mut progress = Progress::default();
-    let mut in_flight = FuturesOrdered::new();
-    let mut pending = sources.into_iter();
-    let mut failure: Option<TaskError> = None;
-    let mut stopped_early = false;
-    // Copies only start with `stop_before` left, so each has at least half
-    // of it before this limit, and half is kept to abort.
-    let reserve = ABORT_RESERVE.min(config.stop_before / 2);
-    let limit = ctx
-        .guard_deadline()
-        .checked_sub(reserve)
-        .unwrap_or_else(|| ctx.guard_deadline());
-    loop {
-        while failure.is_none() && in_flight.len() < config.copy_concurrency {
-            if ctx.remaining() < config.stop_before {
-                stopped_early = true;
-                break;
+    listed: &Listed,
+    look_for_copy: bool,
+    mut open: Option<OpenCopy>,
+    limits: Limits,
+) -> Result<Step, TaskError> {
+    let dest = crate::keys::data_key(job.run_key, job.prefix, &listed.key);
+    for _ in 0..CHANGE_ATTEMPTS {
+        let Some(head) = head_source(job, &listed.key).await? else {
+            if let Some(open) = open.take() {
+                uploads::abort(job.s3, &job.config.bucket, &dest, &open.upload_id).await;
             }
-            let Some(object) = pending.next() else { break };
-            let dest = crate::data_key(job.run_key, job.prefix, &object.key);
-            let already = existing.get(&dest).cloned();
-            let key = object.key.clone();
-            in_flight.push_back(async move {
-                let result = copy_one(s3, config, job, &object, &dest, already, limit).await;
-                (key, result)
-            });
+            return Ok(Step::Done(vanished(listed)));
+        };
+        let entry = |outcome, etag: String| Entry {
+            outcome,
+            source_key: listed.key.clone(),
+            key: Some(dest.clone()),
+            size: Some(head.size),
+            source_etag: Some(head.etag.clone()),
+            etag: Some(etag),
+            last_modified: head.last_modified.clone(),
+            changed_during_run: head.etag != listed.etag,
+            sha256: None,
+        };
+        if (look_for_copy || open.is_some())
+            && let Some(etag) = existing_copy(job, &dest, &head).await?
+        {
+            if let Some(open) = open.take() {
+                uploads::abort(job.s3, &job.config.bucket, &dest, &open.upload_id).await;
+            }
+            return Ok(Step::Done(entry(Outcome::AlreadyCopied, etag)));
         }
-        // Results come back in listing order, so `last_key` only moves past
-        // keys that are all done.
-        let Some((key, result)) = in_flight.next().await else {
+        let attempt = if head.size > job.config.multipart_copy_threshold {
+            multipart_copy(job, &listed.key, &head, &dest, open.take(), limits).await?
+        } else {
+            single_copy(job, &listed.key, &head, &dest).await?
+        };
+        match attempt {
+            Attempt::Copied(etag) => return Ok(Step::Done(entry(Outcome::Copied, etag))),
+            Attempt::Gone => return Ok(Step::Done(vanished(listed))),
+            Attempt::Paused { open, progressed } => return Ok(Step::Paused { open, progressed }),
+            Attempt::NotStarted => return Ok(Step::NotStarted),
+            Attempt::SourceChanged => continue,
+        }
+    }
+    Err(TaskError::retryable(
+        "a source object kept changing while it was copied",
+    ))
+}
+
+fn vanished(listed: &Listed) -> Entry {
+    Entry {
+        outcome: Outcome::Vanished,
+        source_key: listed.key.clone(),
+        key: None,
+        size: None,
+        source_etag: Some(listed.etag.clone()),
+        etag: None,
+        last_modified: None,
+        changed_during_run: false,
+        sha256: None,
+    }
+}
+
+/// `HeadObject` answers a missing key with a bare 404 (`NotFound`), a copy
+/// with `NoSuchKey`.
+fn is_missing(answer: Option<ServiceAnswer<'_>>) -> bool {
+    answer.is_some_and(|a| a.is(&["NoSuchKey", "NotFound"], 404))
+}
+
+/// The `If-Match` precondition failed: the source changed.
+fn is_changed(answer: Option<ServiceAnswer<'_>>) -> bool {
+    answer.is_some_and(|a| a.is(&["PreconditionFailed"], 412))
+}
+
+async fn head_source(job: Job<'_>, key: &str) -> Result<Option<Head>, TaskError> {
+    let head = match job
+        .s3
+        .head_object()
+        .bucket(job.source_bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(head) => head,
+        Err(err) if is_missing(service_answer(&err)) => return Ok(None),
+        Err(err) => return Err(TaskError::from(err).context("reading a source object")),
+    };
+    Ok(Some(Head {
+        etag: head
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned(),
+        size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
+        last_modified: head
+            .last_modified()
+            .and_then(|t| t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()),
+        metadata: head.metadata().cloned().unwrap_or_default(),
+        content_type: head.content_type().map(str::to_owned),
+        cache_control: head.cache_control().map(str::to_owned),
+        content_disposition: head.content_disposition().map(str::to_owned),
+        content_encoding: head.content_encoding().map(str::to_owned),
+        content_language: head.content_language().map(str::to_owned),
+    }))
+}
+
+/// The ETag of a copy of exactly this source version already at `dest`.
+async fn existing_copy(job: Job<'_>, dest: &str, head: &Head) -> Result<Option<String>, TaskError> {
+    let copy = match job
+        .s3
+        .head_object()
+        .bucket(&job.config.bucket)
+        .key(dest)
+        .send()
+        .await
+    {
+        Ok(copy) => copy,
+        Err(err) if is_missing(service_answer(&err)) => return Ok(None),
+        Err(err) => return Err(TaskError::from(err).context("checking an existing copy")),
+    };
+    let same_version = copy.metadata().and_then(|m| m.get(SOURCE_ETAG)) == Some(&head.etag)
+        && u64::try_from(copy.content_length().unwrap_or(-1)).ok() == Some(head.size);
+    Ok(same_version.then(|| {
+        copy.e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned()
+    }))
+}
+
+/// The source's metadata plus `source-etag` and `correlation-id`.
+fn copy_metadata(job: Job<'_>, head: &Head) -> HashMap<String, String> {
+    let mut metadata = head.metadata.clone();
+    metadata.insert(SOURCE_ETAG.to_owned(), head.etag.clone());
+    metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
+    metadata
+}
+
+async fn single_copy(
+    job: Job<'_>,
+    key: &str,
+    head: &Head,
+    dest: &str,
+) -> Result<Attempt, TaskError> {
+    let copied_now = job
+        .s3
+        .copy_object()
+        .bucket(&job.config.bucket)
+        .key(dest)
+        .copy_source(copy_source(job.source_bucket, key))
+        .copy_source_if_match(&head.etag)
+        .metadata_directive(MetadataDirective::Replace)
+        .set_metadata(Some(copy_metadata(job, head)))
+        .set_content_type(head.content_type.clone())
+        .set_cache_control(head.cache_control.clone())
+        .set_content_disposition(head.content_disposition.clone())
+        .set_content_encoding(head.content_encoding.clone())
+        .set_content_language(head.content_language.clone())
+        .set_storage_class(job.storage_class.cloned())
+        .customize()
+        .config_override(long_copy())
+        .send()
+        .await;
+    match copied_now {
+        Ok(out) => Ok(Attempt::Copied(
+            out.copy_object_result()
+                .and_then(|r| r.e_tag())
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+        )),
+        Err(err) if is_missing(service_answer(&err)) => Ok(Attempt::Gone),
+        Err(err) if is_changed(service_answer(&err)) => Ok(Attempt::SourceChanged),
+        Err(err) => Err(TaskError::from(err).context("copying an object")),
+    }
+}
+
+enum PartFailure {
+    Missing,
+    Changed,
+    Other(TaskError),
+}
+
+async fn multipart_copy(
+    job: Job<'_>,
+    key: &str,
+    head: &Head,
+    dest: &str,
+    open: Option<OpenCopy>,
+    limits: Limits,
+) -> Result<Attempt, TaskError> {
+    let _turn = job
+        .multipart_gate
+        .acquire()
+        .await
+        .map_err(|_| TaskError::failed("the multipart gate closed"))?;
+    let bucket = job.config.bucket.as_str();
+    // Resume the open upload if it is of this version and still there.
+    let mut resumed = None;
+    if let Some(open) = open {
+        if open.source_etag == head.etag {
+            if let Some(parts) =
+                uploads::finished_parts(job.s3, bucket, dest, &open.upload_id).await?
+            {
+                resumed = Some((open, parts));
+            }
+        } else {
+            uploads::abort(job.s3, bucket, dest, &open.upload_id).await;
+        }
+    }
+    let from_earlier = resumed.is_some();
+    let (open, mut parts) = match resumed {
+        Some(found) => found,
+        None => {
+            if Instant::now() >= limits.stop_starting {
+                return Ok(Attempt::NotStarted);
+            }
+            let upload = job
+                .s3
+                .create_multipart_upload()
+                .bucket(bucket)
+                .key(dest)
+                .set_metadata(Some(copy_metadata(job, head)))
+                .set_content_type(head.content_type.clone())
+                .set_cache_control(head.cache_control.clone())
+                .set_content_disposition(head.content_disposition.clone())
+                .set_content_encoding(head.content_encoding.clone())
+                .set_content_language(head.content_language.clone())
+                .set_storage_class(job.storage_class.cloned())
+                .send()
+                .await
+                .map_err(|e| TaskError::from(e).context("starting a multipart copy"))?;
+            let upload_id = upload
+                .upload_id()
+                .ok_or_else(|| TaskError::retryable("S3 returned no upload id"))?
+                .to_owned();
+            let open = OpenCopy {
+                source_key: key.to_owned(),
+                source_etag: head.etag.clone(),
+                upload_id,
+                part_size: uploads::part_size(job.config.copy_part_size, head.size),
+            };
+            (open, Vec::new())
+        }
+    };
+    let total = head.size.div_ceil(open.part_size).max(1);
+    let finished: std::collections::HashSet<i32> = parts
+        .iter()
+        .filter_map(CompletedPart::part_number)
+        .collect();
+    let mut missing = (1..=total)
+        .filter_map(|n| i32::try_from(n).ok())
+        .filter(|n| !finished.contains(n));
+    let source = copy_source(job.source_bucket, key);
+    let mut in_flight = FuturesUnordered::new();
+    let mut failure = None;
+    let mut progressed = false;
+    loop {
+        while failure.is_none()
+            && in_flight.len() < job.config.part_concurrency
+            && Instant::now() < limits.stop_starting
+        {
+            let Some(number) = missing.next() else { break };
+            let offset = (u64::try_from(number).unwrap_or(1) - 1) * open.part_size;
+            let end = (offset + open.part_size).min(head.size).saturating_sub(1);
+            let copy = copy_part(
+                job,
+                &source,
+                head,
+                dest,
+                &open.upload_id,
+                number,
+                offset,
+                end,
+            );
+            in_flight.push(tokio::time::timeout_at(limits.hard.into(), copy));
+        }
+        let Some(result) = in_flight.next().await else {
             break;
         };
         match result {
-            Ok(Outcome::Copied) if failure.is_none() => {
-                progress.copied += 1;
-                progress.last_key = Some(key);
+            // Cut off at the deadline: `ListParts` tells next time.
+            Err(_elapsed) => {}
+            Ok(Ok(part)) => {
+                progressed = true;
+                parts.push(part);
             }
-            Ok(Outcome::Skipped) if failure.is_none() => {
-                progress.skipped += 1;
-                progress.last_key = Some(key);
-            }
-            Ok(Outcome::OutOfTime) => {
-                // `last_key` stays before this object; later ones that did
-                // finish are skipped next time.
-                stopped_early = true;
-                failure.get_or_insert(TaskError::Timeout { margin_ms: 0 });
-            }
-            Ok(_) => {}
-            Err(err) => {
-                // Let the other copies in flight finish (each cleans up its
-                // own multipart upload), then report the first failure.
+            Ok(Err(err)) => {
                 failure.get_or_insert(err);
             }
         }
     }
     match failure {
-        // Out of time is not a failure: the run continues next invocation.
-        Some(TaskError::Timeout { .. }) => {}
-        Some(err) => return Err(err),
+        Some(PartFailure::Missing) => {
+            uploads::abort(job.s3, bucket, dest, &open.upload_id).await;
+            return Ok(Attempt::Gone);
+        }
+        Some(PartFailure::Changed) => {
+            uploads::abort(job.s3, bucket, dest, &open.upload_id).await;
+            return Ok(Attempt::SourceChanged);
+        }
+        Some(PartFailure::Other(err)) => {
+            // A retry continues an upload an earlier invocation handed on;
+            // one started here would be lost with this invocation.
+            if !from_earlier || !matches!(err, TaskError::Retryable(_)) {
+                uploads::abort(job.s3, bucket, dest, &open.upload_id).await;
+            }
+            return Err(err);
+        }
         None => {}
     }
-    progress.done = !stopped_early && pending.next().is_none();
-    Ok(progress)
+    drop(in_flight);
+    if parts.len() as u64 == total {
+        let etag = uploads::complete(job.s3, bucket, dest, &open.upload_id, parts).await?;
+        return Ok(Attempt::Copied(etag));
+    }
+    Ok(Attempt::Paused { open, progressed })
 }
 
-async fn copy_one(
-    s3: &Client,
-    config: &Config,
+#[allow(clippy::too_many_arguments)]
+async fn copy_part(
     job: Job<'_>,
-    object: &Listed,
-    dest: &str,
-    already: Option<Listed>,
-    limit: std::time::Instant,
-) -> Result<Outcome, TaskError> {
-    if let Some(existing) = already
-        && existing.size == object.size
-    {
-        // With SSE-KMS a copy's ETag is not the source's, so a copy made
-        // after the source's last change also counts as done.
-        if existing.etag == object.etag || existing.last_modified >= object.last_modified {
-            return Ok(Outcome::Skipped);
-        }
-        // Multipart copies (and copies of multipart sources) get a new ETag;
-        // the source's is kept in the copy's metadata.
-        let head = s3
-            .head_object()
-            .bucket(&config.bucket)
-            .key(dest)
-            .send()
-            .await
-            .map_err(|e| TaskError::from(e).context("checking an existing copy"))?;
-        if head.metadata().and_then(|m| m.get("source-etag")) == Some(&object.etag) {
-            return Ok(Outcome::Skipped);
-        }
-    }
-    let source = copy_source(job.source_bucket, &object.key);
-    let copied = if object.size > config.multipart_copy_threshold {
-        multipart_copy(s3, config, job, object, &source, dest, limit).await
-    } else {
-        tokio::time::timeout_at(
-            limit.into(),
-            single_copy(s3, config, job, object, &source, dest),
-        )
-        .await
-        .unwrap_or(Ok(Outcome::OutOfTime))
-    };
-    match copied {
-        // Deleted from the source since it was listed: nothing to back up.
-        Err(TaskError::Failed(m)) if m.contains("NoSuchKey") => Ok(Outcome::Skipped),
-        // Changed since it was listed (the ETag precondition failed): the
-        // next invocation or retry copies the new version.
-        Err(TaskError::Failed(m)) if m.contains("PreconditionFailed") => {
-            Err(TaskError::retryable(m))
-        }
-        other => other,
-    }
-}
-
-async fn single_copy(
-    s3: &Client,
-    config: &Config,
-    job: Job<'_>,
-    object: &Listed,
     source: &str,
+    head: &Head,
     dest: &str,
-) -> Result<Outcome, TaskError> {
-    let mut copy = s3
-        .copy_object()
-        .bucket(&config.bucket)
+    upload_id: &str,
+    number: i32,
+    offset: u64,
+    end: u64,
+) -> Result<CompletedPart, PartFailure> {
+    let part = job
+        .s3
+        .upload_part_copy()
+        .bucket(&job.config.bucket)
         .key(dest)
+        .upload_id(upload_id)
+        .part_number(number)
         .copy_source(source)
-        .copy_source_if_match(&object.etag)
-        .set_storage_class(job.storage_class.cloned());
-    if object.etag.contains('-') {
-        // The copy's ETag will differ from a multipart source's: record the
-        // source's, keeping its content type and metadata.
-        let (metadata, content_type) = copy_metadata(s3, job, object).await?;
-        copy = copy
-            .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(metadata))
-            .set_content_type(content_type);
-    }
-    copy.customize()
+        .copy_source_if_match(&head.etag)
+        .copy_source_range(format!("bytes={offset}-{end}"))
+        .customize()
         .config_override(long_copy())
         .send()
-        .await
-        .map_err(|e| TaskError::from(e).context(&format!("copying {}", object.key)))?;
-    Ok(Outcome::Copied)
-}
-
-/// The source's metadata and content type, plus `source-etag` (so a rerun
-/// recognises the copy whatever its own ETag) and `correlation-id`.
-async fn copy_metadata(
-    s3: &Client,
-    job: Job<'_>,
-    object: &Listed,
-) -> Result<(HashMap<String, String>, Option<String>), TaskError> {
-    let head = s3
-        .head_object()
-        .bucket(job.source_bucket)
-        .key(&object.key)
-        .send()
-        .await
-        .map_err(|e| TaskError::from(e).context(&format!("reading {}", object.key)))?;
-    let mut metadata = head.metadata().cloned().unwrap_or_default();
-    metadata.insert("source-etag".to_owned(), object.etag.clone());
-    metadata.insert("correlation-id".to_owned(), job.correlation_id.to_owned());
-    Ok((metadata, head.content_type().map(str::to_owned)))
-}
-
-async fn multipart_copy(
-    s3: &Client,
-    config: &Config,
-    job: Job<'_>,
-    object: &Listed,
-    source: &str,
-    dest: &str,
-    limit: std::time::Instant,
-) -> Result<Outcome, TaskError> {
-    let (metadata, content_type) = copy_metadata(s3, job, object).await?;
-    let upload = s3
-        .create_multipart_upload()
-        .bucket(&config.bucket)
-        .key(dest)
-        .set_metadata(Some(metadata))
-        .set_content_type(content_type)
-        .set_storage_class(job.storage_class.cloned())
-        .send()
-        .await
-        .map_err(|e| TaskError::from(e).context(&format!("starting the copy of {}", object.key)))?;
-    let upload_id = upload
-        .upload_id()
-        .ok_or_else(|| TaskError::retryable("S3 returned no upload id"))?
-        .to_owned();
-    let parts = async {
-        let mut parts = Vec::new();
-        let mut offset = 0u64;
-        let mut number = 1i32;
-        while offset < object.size {
-            let end = (offset + config.copy_part_size).min(object.size) - 1;
-            let part = s3
-                .upload_part_copy()
-                .bucket(&config.bucket)
-                .key(dest)
-                .upload_id(&upload_id)
-                .part_number(number)
-                .copy_source(source)
-                .copy_source_if_match(&object.etag)
-                .copy_source_range(format!("bytes={offset}-{end}"))
-                .customize()
-                .config_override(long_copy())
-                .send()
-                .await
-                .map_err(|e| {
-                    TaskError::from(e).context(&format!("copying part {number} of {}", object.key))
-                })?;
-            let etag = part
-                .copy_part_result()
-                .and_then(|r| r.e_tag())
-                .ok_or_else(|| TaskError::retryable("S3 returned no part ETag"))?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .e_tag(etag)
-                    .build(),
-            );
-            offset = end + 1;
-            number += 1;
+        .await;
+    let part = match part {
+        Ok(part) => part,
+        Err(err) if is_missing(service_answer(&err)) => return Err(PartFailure::Missing),
+        Err(err) if is_changed(service_answer(&err)) => return Err(PartFailure::Changed),
+        Err(err) => {
+            return Err(PartFailure::Other(
+                TaskError::from(err).context("copying a part"),
+            ));
         }
-        crate::complete_upload(s3, &config.bucket, dest, &upload_id, parts).await?;
-        Ok(())
     };
-    // Parts stop at the time limit; the upload is then aborted, so nothing
-    // is left open when the deadline guard fires.
-    let result = match tokio::time::timeout_at(limit.into(), parts).await {
-        Ok(Ok(())) => Ok(Outcome::Copied),
-        Ok(Err(err)) => Err(err),
-        Err(_) => Ok(Outcome::OutOfTime),
-    };
-    if !matches!(result, Ok(Outcome::Copied)) {
-        crate::abort_upload(s3, &config.bucket, dest, &upload_id).await;
-    }
-    result
+    let etag = part
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .ok_or_else(|| PartFailure::Other(TaskError::retryable("S3 returned no part ETag")))?;
+    Ok(CompletedPart::builder()
+        .part_number(number)
+        .e_tag(etag)
+        .build())
 }
 
 /// A server-side copy of gigabytes takes minutes, far beyond the shared

@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for size in [256 * MIB, 1024 * MIB] {
         let (api, process) = fixture::start(&backup, &extra).await;
         let url = server.url(&format!("/export/{size}"));
-        let input = json!({"name": format!("bench-{size}"), "run_date": "2026-11-24",
+        let input = json!({"name": format!("bench-{size}"), "run_id": "2026-11-24T00:00:00Z",
             "source": {"type": "http", "url": url, "file_name": "export.bin"}});
         let started = Instant::now();
         let done = api
@@ -116,7 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await;
     let (api, _process) = fixture::start(&backup, &extra).await;
-    let input = json!({"name": "bench-s3", "run_date": "2026-11-24",
+    let input = json!({"name": "bench-s3", "run_id": "2026-11-24T00:00:00Z",
         "source": {"type": "s3", "bucket": SOURCE, "prefix": "objects/"}});
     let started = Instant::now();
     let done = api
