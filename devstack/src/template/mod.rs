@@ -343,7 +343,11 @@ mod tests {
             invoice.definition
         );
         assert!(invoice.definition.contains("function:demo-invoice\""));
-        assert!(invoice.definition.contains("$split('EUR:250,USD:300', ',')"));
+        assert!(
+            invoice
+                .definition
+                .contains("$split('EUR:250,USD:300', ',')")
+        );
         let definition: Value = match serde_json::from_str(&invoice.definition) {
             Ok(v) => v,
             Err(e) => panic!("definition is not JSON after substitution: {e}"),
