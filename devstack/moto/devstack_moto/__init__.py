@@ -13,6 +13,7 @@ from . import (
     definitions,
     errors,
     executions,
+    item_reader,
     jsonata_states,
     jsonata_string,
     jsonpath_states,
@@ -26,6 +27,7 @@ def install() -> None:
     """Installs every fix into the imported moto modules."""
     errors.install()
     executions.install()
+    item_reader.install()
     jsonata_states.install()
     jsonata_string.install()
     variables.install()

@@ -1,0 +1,61 @@
+"""A Distributed Map's S3 prefix ``ItemReader`` as AWS runs it.
+
+- ``arn:aws:states:::s3:listObjectsV2`` iterates over *every* object under
+  the prefix on AWS; moto makes one ``ListObjectsV2`` call and keeps its
+  ``Contents``, so past 1,000 objects a local run silently skipped the
+  rest (and a prefix with no objects raised ``KeyError``).
+- Each item has AWS's shape (the ItemReader page of the Step Functions
+  guide): ``Key``, ``Etag``, ``LastModified`` in epoch seconds, ``Size``,
+  ``StorageClass``. moto passed boto3's dict, whose ``LastModified`` is a
+  Python datetime: the execution's output then broke ``DescribeExecution``
+  with HTTP 500.
+
+``ItemBatcher`` and ``ProcessorConfig`` are not in moto's grammar at all:
+``CreateStateMachine`` refuses such a definition with ``InvalidDefinition``,
+loudly, so nothing is needed here for them.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+    resource_eval_s3,
+)
+
+
+def aws_item(entry: dict) -> dict:
+    """One object of the listing as a Distributed Map item on AWS."""
+    modified = entry.get("LastModified")
+    if isinstance(modified, datetime.datetime):
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=datetime.timezone.utc)
+        modified = int(modified.timestamp())
+    return {
+        "Etag": entry.get("ETag"),
+        "Key": entry.get("Key"),
+        "LastModified": modified,
+        "Size": entry.get("Size"),
+        "StorageClass": entry.get("StorageClass", "STANDARD"),
+    }
+
+
+def _list_objects_v2(env, resource_runtime_part, state_credentials) -> None:
+    s3_client = resource_eval_s3.ResourceEvalS3._get_s3_client(
+        resource_runtime_part=resource_runtime_part,
+        state_credentials=state_credentials,
+    )
+    parameters = dict(env.stack.pop())
+    items = []
+    while True:
+        response = s3_client.list_objects_v2(**parameters)
+        items.extend(aws_item(entry) for entry in response.get("Contents", []))
+        token = response.get("NextContinuationToken")
+        if not response.get("IsTruncated") or not token:
+            break
+        parameters["ContinuationToken"] = token
+    env.stack.append(items)
+
+
+def install() -> None:
+    resource_eval_s3.ResourceEvalS3._handle_list_objects_v2 = staticmethod(_list_objects_v2)
