@@ -18,14 +18,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::Instrument;
-use tracing::field::Empty;
 
 use crate::context::TaskContext;
-use crate::correlation::Resolved;
-use crate::envelope::{self, StepContext};
+use crate::envelope;
 use crate::error::TaskError;
 use crate::guard;
-use crate::logging::LIFECYCLE_TARGET;
+use crate::logging::lifecycle;
 use crate::reporting;
 use crate::settings::Settings;
 
@@ -87,7 +85,7 @@ where
     };
     let step = parsed.as_ref().map(|p| p.step.clone()).unwrap_or_default();
 
-    let span = invocation_span(&resolved, &step, &context, cold_start);
+    let span = lifecycle::invocation_span(&resolved, &step, &context, cold_start);
     let hub = reporting::invocation_hub(&reporting::ScopeInfo {
         service: shared.service,
         correlation_id: resolved.id.as_str(),
@@ -100,18 +98,7 @@ where
     });
 
     let body = async {
-        tracing::info!(
-            target: LIFECYCLE_TARGET,
-            correlation_id_source = resolved.source.as_str(),
-            "task started"
-        );
-        if let Some((source, why)) = resolved.rejected {
-            tracing::warn!(
-                rejected_source = source.as_str(),
-                reason = %why,
-                "correlation id refused; one derived from it is used"
-            );
-        }
+        lifecycle::log_start(&resolved);
 
         let result = match parsed {
             Err(err) => Err(err),
@@ -132,7 +119,7 @@ where
             }
         };
 
-        log_end(&result, started.elapsed());
+        lifecycle::log_end(&result, started.elapsed());
         if let Err(err) = &result {
             reporting::report(&hub, err, &shared.settings);
         }
@@ -159,38 +146,6 @@ fn injected_failure(retry_count: u32, attempts: u32) -> TaskError {
     TaskError::retryable(format!(
         "injected by TASK_TEST_FAIL_ATTEMPTS={attempts} (attempt with retry_count {retry_count})"
     ))
-}
-
-/// The span every line of the invocation inherits its context fields from.
-/// Its target is the lifecycle target so it exists at every log level.
-fn invocation_span(
-    resolved: &Resolved,
-    step: &StepContext,
-    context: &lambda_runtime::Context,
-    cold_start: bool,
-) -> tracing::Span {
-    let span = tracing::info_span!(
-        target: LIFECYCLE_TARGET,
-        "invocation",
-        correlation_id = resolved.id.as_str(),
-        cold_start,
-        function_arn = context.invoked_function_arn.as_str(),
-        function_request_id = context.request_id.as_str(),
-        xray_trace_id = Empty,
-        execution_id = Empty,
-        state_name = Empty,
-        retry_count = step.retry_count,
-    );
-    if let Some(trace) = &context.xray_trace_id {
-        span.record("xray_trace_id", trace.as_str());
-    }
-    if let Some(execution) = &step.execution_id {
-        span.record("execution_id", execution.as_str());
-    }
-    if let Some(state) = &step.state_name {
-        span.record("state_name", state.as_str());
-    }
-    span
 }
 
 async fn run_handler<I, O, F, Fut>(
@@ -286,49 +241,6 @@ fn stamp_output<O: Serialize>(output: O, correlation_id: &str) -> Result<Box<Raw
     guard::check_output_size(text.len())?;
     RawValue::from_string(text)
         .map_err(|e| TaskError::failed(format!("task output could not be serialised: {e}")))
-}
-
-fn log_end(result: &Result<Box<RawValue>, TaskError>, elapsed: Duration) {
-    // Milliseconds with microsecond precision, as Logs Insights percentiles want a number.
-    let duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
-    match result {
-        Ok(_) => tracing::info!(
-            target: LIFECYCLE_TARGET,
-            outcome = "success",
-            duration_ms,
-            success_count = 1u64,
-            error_count = 0u64,
-            timeout_count = 0u64,
-            "task finished"
-        ),
-        Err(err) => {
-            let timeout = matches!(err, TaskError::Timeout { .. });
-            let outcome = if timeout { "timeout" } else { "error" };
-            // The caller's mistake is a warning; everything else an error, so
-            // `filter level = "ERROR"` finds what operators must look at.
-            macro_rules! end_line {
-                ($level:expr) => {
-                    tracing::event!(
-                        target: LIFECYCLE_TARGET,
-                        $level,
-                        outcome,
-                        duration_ms,
-                        success_count = 0u64,
-                        error_count = 1u64,
-                        timeout_count = u64::from(timeout),
-                        error_type = err.error_type(),
-                        error_message = %err,
-                        "task finished"
-                    )
-                };
-            }
-            if matches!(err, TaskError::InvalidInput(_)) {
-                end_line!(tracing::Level::WARN);
-            } else {
-                end_line!(tracing::Level::ERROR);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

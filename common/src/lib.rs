@@ -27,7 +27,6 @@ pub mod error;
 pub mod fields;
 pub mod guard;
 mod invocation;
-mod log_json;
 pub mod logging;
 pub mod payload;
 mod reporting;

@@ -16,7 +16,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::logging::LIFECYCLE_TARGET;
+use super::lifecycle::{END_MARKER, LIFECYCLE_TARGET, METRICS};
 
 /// Field values of one span or event, in the order they were declared.
 #[derive(Debug, Default)]
@@ -202,7 +202,7 @@ where
         for (key, value) in &own.0 {
             line.field(key, value);
         }
-        if event.metadata().target() == LIFECYCLE_TARGET && own.get("duration_ms").is_some() {
+        if event.metadata().target() == LIFECYCLE_TARGET && own.get(END_MARKER).is_some() {
             line.field("_aws", &self.emf_metadata(now.timestamp_millis()));
         }
 
@@ -214,28 +214,26 @@ where
 }
 
 impl<W> JsonLayer<W> {
-    /// CloudWatch Embedded Metric Format metadata for the end line: the
-    /// line's `duration_ms`, `success_count`, `error_count` and
-    /// `timeout_count` become metrics per `service`.
+    /// CloudWatch Embedded Metric Format metadata for the end line: its
+    /// [`METRICS`] become metrics per `service`.
     fn emf_metadata(&self, timestamp_ms: i64) -> Value {
+        let metrics: Vec<Value> = METRICS
+            .iter()
+            .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+            .collect();
         serde_json::json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": self.metrics_namespace,
                 "Dimensions": [["service"]],
-                "Metrics": [
-                    {"Name": "duration_ms", "Unit": "Milliseconds"},
-                    {"Name": "success_count", "Unit": "Count"},
-                    {"Name": "error_count", "Unit": "Count"},
-                    {"Name": "timeout_count", "Unit": "Count"}
-                ]
+                "Metrics": metrics
             }]
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt;
@@ -263,7 +261,8 @@ mod tests {
         }
     }
 
-    fn capture(f: impl FnOnce()) -> Vec<Value> {
+    /// The lines `f` logs, through the JSON layer.
+    pub(crate) fn capture(f: impl FnOnce()) -> Vec<Value> {
         let buffer = Buffer::default();
         let subscriber =
             tracing_subscriber::registry().with(JsonLayer::new("demo", "Tests", buffer.clone()));

@@ -1,4 +1,11 @@
-//! The log subscriber a task binary installs once at cold start.
+//! Logging: the subscriber a task binary installs once at cold start
+//! (here), the JSON lines layer ([`json`]), and the log schema, the
+//! lifecycle lines and their fields in one place ([`lifecycle`]).
+
+pub(crate) mod json;
+pub(crate) mod lifecycle;
+
+pub use lifecycle::{LIFECYCLE_TARGET, LOG_FIELDS};
 
 use tracing::Level;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -6,40 +13,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::log_json::JsonLayer;
 use crate::settings::Settings;
-
-/// Target of the start and end lines. They are written at every log level
-/// (`ERROR` included): they carry the metrics alarms are built on.
-pub const LIFECYCLE_TARGET: &str = "task_lifecycle";
-
-/// Every key `common` itself writes on a JSON log line (task code adds its
-/// own). Saved Logs Insights queries may use these, and only these, plus
-/// CloudWatch's `@` fields.
-pub const LOG_FIELDS: &[&str] = &[
-    "timestamp",
-    "level",
-    "message",
-    "service",
-    "function_name",
-    "function_memory_size",
-    "correlation_id",
-    "cold_start",
-    "function_arn",
-    "function_request_id",
-    "xray_trace_id",
-    "execution_id",
-    "state_name",
-    "retry_count",
-    "correlation_id_source",
-    "outcome",
-    "duration_ms",
-    "error_type",
-    "error_message",
-    "success_count",
-    "error_count",
-    "timeout_count",
-];
+use json::JsonLayer;
 
 /// Installs the global subscriber: JSON lines on stdout when
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, readable text otherwise, filtered at
