@@ -179,6 +179,7 @@ bench: build system-deps $(VENV_STAMP) $(BENCH_STAMP)
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/bench-backup target/release/backup $(CURDIR)/$(VENV)/bin/aws | tee $(BENCH_OUT)/backup.txt
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/runtime-bench $(BENCH_OUT) target/release $(BENCH_VENV)/bin/python
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/workflow-bench $(BENCH_OUT) target/release
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/backup-scale-bench $(BENCH_OUT) target/release
 	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin echo-bare --bin echo-common
 	$(PYTHON) scripts/bench_sizes.py \
 	  $(foreach t,$(TASKS),$(t)=.aws-sam/build/$(shell echo $(t) | sed 's/./\U&/')Function/bootstrap) \

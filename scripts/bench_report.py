@@ -42,6 +42,8 @@ SECTIONS = [
      "`scripts/bench_invoice.py`: whole-process renders, 10 runs each."),
     ("backup.txt", "5b. Backup: streaming export vs `aws s3 cp`",
      "`bench-backup` against moto on 127.0.0.1."),
+    ("backup-scale.md", "5c. Backup at scale: the continuation loop vs a Distributed Map",
+     "`bench/src/bin/backup_scale_bench.rs` on the local stack."),
     ("workflow.md", "6. Workflows and query languages",
      "`bench/src/bin/workflow_bench.rs`. Standard workflows are billed per "
      "state transition."),
@@ -61,6 +63,7 @@ python3 scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam
 target/release/bench-backup target/release/backup .venv/bin/aws
 target/release/runtime-bench target/bench target/release .venv-bench/bin/python
 target/release/workflow-bench target/bench target/release
+target/release/backup-scale-bench target/bench target/release
 python3 scripts/bench_sizes.py ...
 python3 scripts/bench_report.py target/bench ..."""
 

@@ -324,19 +324,45 @@ async fn a_rerun_of_the_same_order_gives_the_same_bytes_and_one_notification() {
 #[tokio::test]
 async fn backup_workflow_continues_across_invocations_and_reports() {
     const SOURCE: &str = "test-crm-exports";
-    const OBJECTS: usize = 400;
+    const SMALL: usize = 400;
+    const OBJECTS: usize = SMALL + 1;
+    const HUGE: usize = 40 << 20;
     let stack = Builder::project()
         .parameter("BackupSourceBuckets", SOURCE)
-        // A short budget per invocation, so the run needs several.
+        // A short budget per invocation, so the run needs several, and an
+        // object too big to copy in one of them (5 MiB parts, each slowed
+        // down by the fault proxy, two at a time).
         .function_timeout("BackupFunction", Duration::from_secs(4))
         .function_env("BackupFunction", "BACKUP_STOP_BEFORE_MS", "2000")
+        .function_env(
+            "BackupFunction",
+            "BACKUP_MULTIPART_COPY_THRESHOLD",
+            "6291456",
+        )
+        .function_env("BackupFunction", "BACKUP_COPY_PART_SIZE", "5242880")
+        .function_env("BackupFunction", "BACKUP_PART_CONCURRENCY", "2")
+        .with_fault_proxy()
         .start()
         .await;
+    if let Some(proxy) = &stack.stack.faults {
+        proxy.inject(devstack::faults::Rule::always(
+            "partNumber=",
+            devstack::faults::Fault::Stall(Duration::from_millis(400)),
+        ));
+    }
     let s3 = stack.s3();
     devstack::provision::create_bucket(&s3, SOURCE, tests::moto::REGION)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    futures_util::stream::iter(0..OBJECTS)
+    // In the middle of the listing: the keys after it must be copied too.
+    s3.put_object()
+        .bucket(SOURCE)
+        .key("daily/part-0200-huge.bin")
+        .body(vec![7u8; HUGE].into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    futures_util::stream::iter(0..SMALL)
         .map(|i| {
             s3.put_object()
                 .bucket(SOURCE)
@@ -389,6 +415,21 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
             .map(String::as_str),
         Some("backup-crm")
     );
+    let huge = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("backups/crm/20261124T000000Z/data/part-0200-huge.bin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the huge copy: {e}"));
+    assert_eq!(huge.content_length(), Some(HUGE as i64));
+    let open = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(open.uploads().is_empty(), "{:?}", open.uploads());
     let succeeded: Vec<Value> = stack
         .notifications()
         .await
