@@ -1,6 +1,6 @@
 //! `make bench`'s backup-at-scale measurements on the local stack, written
 //! as a Markdown fragment (`backup-scale.md`) for BENCHMARKS.md and the
-//! README's Distributed Map decision:
+//! Distributed Map decision in `tasks/backup/README.md`:
 //!
 //! - the template's backup state machine (the continuation loop) over
 //!   prefixes of 1,000 and 10,000 small objects and over one multi-GiB

@@ -1,7 +1,7 @@
 //! The `notify` task: tells the outside world what a workflow did, or asks a
 //! human for an approval, by sending one message to SQS.
 //!
-//! Message body, schema version 1 (documented in the README):
+//! Message body, schema version 1 (documented in `tasks/notify/README.md`):
 //!
 //! ```json
 //! {
