@@ -102,9 +102,6 @@ where
 
         let result = match parsed {
             Err(err) => Err(err),
-            Ok(_) if step.retry_count < shared.settings.test_fail_attempts => Err(
-                injected_failure(step.retry_count, shared.settings.test_fail_attempts),
-            ),
             Ok(parsed) => {
                 let ctx = TaskContext::new(
                     resolved.id.clone(),
@@ -138,14 +135,6 @@ where
         result.map_err(Diagnostic::from)
     };
     body.instrument(span).bind_hub(hub.clone()).await
-}
-
-/// The failure `TASK_TEST_FAIL_ATTEMPTS` injects: retryable, and saying so,
-/// so nobody mistakes it for a real dependency fault.
-fn injected_failure(retry_count: u32, attempts: u32) -> TaskError {
-    TaskError::retryable(format!(
-        "injected by TASK_TEST_FAIL_ATTEMPTS={attempts} (attempt with retry_count {retry_count})"
-    ))
 }
 
 async fn run_handler<I, O, F, Fut>(

@@ -13,7 +13,6 @@
 //! | `SENTRY_RELEASE`              | `<task>@<version>`   | Sentry `release`                                          |
 //! | `SENTRY_FLUSH_TIMEOUT_MS`     | `2000`               | upper bound of the per-invocation flush                   |
 //! | `SENTRY_REPORT_INVALID_INPUT` | `false`              | also report `Task.InvalidInput` errors                    |
-//! | `TASK_TEST_FAIL_ATTEMPTS`     | `0`                  | test switch: attempts whose `retry_count` is below this fail with `Task.Retryable` before the handler runs; never set it in a deployment |
 //!
 //! AWS endpoints, region and credentials come from the SDK's own variables
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_REGION`, ...).
@@ -48,9 +47,6 @@ pub struct Settings {
     pub sentry_flush_timeout: Duration,
     /// Whether `Task.InvalidInput` errors are reported to Sentry.
     pub sentry_report_invalid_input: bool,
-    /// Test switch: attempts with a lower `retry_count` fail with
-    /// `Task.Retryable`, so a workflow's `Retry` can be exercised end to end.
-    pub test_fail_attempts: u32,
 }
 
 /// A setting that could not be understood; fails the cold start loudly
@@ -91,13 +87,6 @@ impl Settings {
             sentry_release: get("SENTRY_RELEASE"),
             sentry_flush_timeout: millis(&get, "SENTRY_FLUSH_TIMEOUT_MS", 2000)?,
             sentry_report_invalid_input: flag(&get, "SENTRY_REPORT_INVALID_INPUT")?,
-            test_fail_attempts: match get("TASK_TEST_FAIL_ATTEMPTS") {
-                None => 0,
-                Some(v) => v.trim().parse().map_err(|_| SettingsError {
-                    name: "TASK_TEST_FAIL_ATTEMPTS",
-                    reason: "expected a whole number of attempts".into(),
-                })?,
-            },
         })
     }
 }
@@ -162,7 +151,6 @@ mod tests {
         assert_eq!(s.sentry_flush_timeout, Duration::from_secs(2));
         assert!(!s.s3_force_path_style);
         assert!(!s.sentry_report_invalid_input);
-        assert_eq!(s.test_fail_attempts, 0);
         assert_eq!(s.aws_attempt_timeout, Duration::from_secs(30));
     }
 
@@ -190,6 +178,5 @@ mod tests {
         assert!(settings(&[("AWS_LAMBDA_LOG_LEVEL", "LOUD")]).is_err());
         assert!(settings(&[("TASK_DEADLINE_MARGIN_MS", "1s")]).is_err());
         assert!(settings(&[("S3_FORCE_PATH_STYLE", "maybe")]).is_err());
-        assert!(settings(&[("TASK_TEST_FAIL_ATTEMPTS", "-1")]).is_err());
     }
 }

@@ -6,6 +6,7 @@
 //! succeeds or fails with a notification that says so; none ends in an
 //! error no `Catch` can see, none stores an invoice it should not.
 
+use devstack::faults::{Fault, Rule};
 use devstack::queue::{Inbox, Received};
 use devstack::workflow::{self, Finished};
 use futures_util::future::join_all;
@@ -309,12 +310,10 @@ async fn no_input_ends_in_an_error_no_catch_sees() {
 
 #[tokio::test]
 async fn execution_names_aws_accepts_give_one_correlation_id_per_execution() {
-    let stack = Builder::project()
-        // The first attempt of every notification fails: the retry must
-        // carry the same correlation ID (and so the same dedup ID).
-        .function_env("NotifyFunction", "TASK_TEST_FAIL_ATTEMPTS", "1")
-        .start()
-        .await;
+    // The first attempt of every notification fails (SQS throttles it for
+    // the SDK's three tries): the retry must carry the same correlation ID
+    // (and so the same dedup ID).
+    let stack = Builder::project().with_fault_proxy().start().await;
     let names = [
         "order@acme",
         "rerun(2)",
@@ -327,6 +326,9 @@ async fn execution_names_aws_accepts_give_one_correlation_id_per_execution() {
     for (i, name) in names.iter().enumerate() {
         let mut order = event("invoice_order.json");
         order["order_id"] = json!(format!("NAME-{i}"));
+        if let Some(proxy) = &stack.stack.faults {
+            proxy.inject(Rule::times(3, "SendMessage", Fault::SlowDown));
+        }
         // No correlation_id: the execution name is the candidate.
         let run = stack
             .run("InvoiceStateMachine", name, &json!({"order": order}))

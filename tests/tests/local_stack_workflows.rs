@@ -216,10 +216,16 @@ async fn invalid_input_is_caught_reported_and_fails_the_execution_as_aws_would()
 
 #[tokio::test]
 async fn retryable_failures_are_retried_and_the_logs_show_retry_count_rising() {
-    let stack = Builder::project()
-        .function_env("InvoiceFunction", "TASK_TEST_FAIL_ATTEMPTS", "2")
-        .start()
-        .await;
+    let stack = Builder::project().with_fault_proxy().start().await;
+    // S3 throttles the invoice's writes for two whole attempts (the SDK
+    // tries each request three times), then recovers.
+    if let Some(proxy) = &stack.stack.faults {
+        proxy.inject(devstack::faults::Rule::times(
+            6,
+            "/invoices/",
+            devstack::faults::Fault::SlowDown,
+        ));
+    }
     let run = stack
         .run(
             "InvoiceStateMachine",

@@ -400,22 +400,6 @@ async fn text_format_for_local_work() {
     );
 }
 
-#[tokio::test]
-async fn the_test_fault_switch_fails_early_attempts_as_retryable_only() {
-    let (api, _process) = start(&[("TASK_TEST_FAIL_ATTEMPTS", "2")]).await;
-    let echo = json!({"action": "echo", "text": "hi"});
-    for retry_count in 0..2 {
-        let failed = api
-            .invoke(envelope("order-A-1001", retry_count, echo.clone()), BUDGET)
-            .await;
-        assert_eq!(failed.error()["errorType"], "Task.Retryable");
-        let message = failed.error()["errorMessage"].as_str().unwrap_or_default();
-        assert!(message.contains("TASK_TEST_FAIL_ATTEMPTS"), "{message}");
-    }
-    let third = api.invoke(envelope("order-A-1001", 2, echo), BUDGET).await;
-    assert_eq!(third.response()["retry_count"], 2);
-}
-
 /// What lambda_runtime cannot deserialize (nesting past serde_json's
 /// recursion limit) and what is too large still gets `common`'s treatment:
 /// `Task.InvalidInput` naming the limit, a start and an end line, the
