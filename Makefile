@@ -20,7 +20,7 @@ ARM64 := aarch64-unknown-linux-gnu
 TASKS := $(notdir $(wildcard tasks/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo up logs test load fuzz lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
+.PHONY: help demo up logs test test-fast load fuzz lint lint-rust lint-iac fmt build deploy bench venv system-deps arm64-target clean
 
 help:
 	@echo "make demo   run the local workflow demo (no Docker, no AWS account)"
@@ -28,6 +28,7 @@ help:
 	@echo "make logs ID=<correlation id>   every log line of one correlation ID"
 	@echo "make test   run every test (unit, runtime harness, Sentry transport, local stack)"
 	@echo "make load   many more concurrent workflows than make test runs (LOAD_EXECUTIONS=1000)"
+	@echo "make test-fast  unit and harness tests only (no moto), about a minute"
 	@echo "make fuzz   fuzz each target for FUZZ_SECONDS (600) on top of the committed corpus"
 	@echo "make lint   rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make build  release arm64 Lambda artifacts (sam build, via cargo-lambda)"
@@ -69,6 +70,14 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	target/debug/scan-logs $(SUITE_LOGS) events
 	scripts/fuzz.sh smoke
 
+# The quick loop: unit tests of every crate, the runtime harness, Sentry's
+# transport and the PDF checks. No moto, no local stack.
+test-fast: system-deps
+	cargo build --locked -p tests --bin fixture-task
+	cargo test --workspace --locked --lib
+	cargo test --locked -p tests --test runtime_harness --test sentry_transport
+	cargo test --locked -p invoice --test render
+
 # The long fuzzing run (FUZZ_SECONDS per target); `make test` runs 20 s each.
 FUZZ_SECONDS ?= 600
 fuzz:
@@ -101,6 +110,7 @@ fmt:
 	cargo fmt --all
 
 $(VENV_STAMP): requirements.txt
+	@echo "Installing the Python tools pinned in requirements.txt (moto, the AWS CLI) into $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-*
@@ -126,6 +136,7 @@ system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "Installing qpdf, poppler-utils, curl and time from Debian: $$SUDO apt-get install (the PDF checks and benches use them)"; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils curl time >/dev/null; \
 	fi
 

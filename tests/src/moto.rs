@@ -37,10 +37,24 @@ impl Drop for TempDir {
 /// Where the moto server executable is: `MOTO_SERVER` if set, else the
 /// project venv's.
 pub fn moto_binary() -> PathBuf {
-    std::env::var_os("MOTO_SERVER").map_or_else(
+    let binary = std::env::var_os("MOTO_SERVER").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"),
         PathBuf::from,
-    )
+    );
+    if !binary.exists() {
+        // One line and out, not a panic deep inside a test: every test of
+        // this binary would fail the same way. Written to the stream itself:
+        // the test harness captures `eprintln!`, and exiting would lose it.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: {} not found: run `make test` (it installs moto into .venv), \
+             or set MOTO_SERVER",
+            binary.display()
+        );
+        std::process::exit(2);
+    }
+    binary
 }
 
 impl MotoServer {

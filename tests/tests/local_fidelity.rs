@@ -764,7 +764,12 @@ async fn a_distributed_map_reads_every_object_under_its_prefix() {
     assert!(
         match &released {
             Err(e) => e.starts_with("describing"),
-            Ok(o) => o.output.as_ref().and_then(Value::as_array).map_or(0, Vec::len) <= 1000,
+            Ok(o) =>
+                o.output
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+                    <= 1000,
         },
         "{released:?}"
     );
