@@ -9,8 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::binaries::task_binary;
-use crate::fixture::{self, envelope};
+use crate::fixture::envelope;
 use crate::moto::MotoServer;
 use crate::process::TaskProcess;
 use crate::runtime_api::{LocalRuntimeApi, Outcome};
@@ -35,8 +34,7 @@ pub async fn start_task(
     s3_endpoint: Option<&str>,
     extra: &[(&'static str, &str)],
 ) -> (LocalRuntimeApi, TaskProcess) {
-    let env = moto.task_env();
-    let mut all: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut all: Vec<(&'static str, &str)> = Vec::new();
     if let Some(endpoint) = s3_endpoint {
         all.push(("AWS_ENDPOINT_URL_S3", endpoint));
     }
@@ -46,7 +44,7 @@ pub async fn start_task(
         ("BACKUP_STOP_BEFORE_MS", "1000"),
     ]);
     all.extend_from_slice(extra);
-    fixture::start(&task_binary("backup"), &all).await
+    moto.start_task("backup", &all).await
 }
 
 /// Puts `content of {key}` at each key of the source bucket.

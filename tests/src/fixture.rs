@@ -48,13 +48,35 @@ pub async fn start(
     (api, process)
 }
 
+/// The execution every fixture envelope belongs to.
+pub const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:Invoice:run-1";
+
 /// The envelope a Step Functions task state sends.
 pub fn envelope(correlation_id: &str, retry_count: u32, input: Value) -> Value {
+    envelope_from("Render invoice", correlation_id, retry_count, input)
+}
+
+/// The envelope the state `state_name` of [`EXECUTION`] sends.
+pub fn envelope_from(
+    state_name: &str,
+    correlation_id: &str,
+    retry_count: u32,
+    input: Value,
+) -> Value {
     json!({
         "correlation_id": correlation_id,
-        "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:Invoice:run-1",
-        "state_name": "Render invoice",
+        "execution_id": EXECUTION,
+        "state_name": state_name,
         "retry_count": retry_count,
         "input": input,
     })
+}
+
+/// A fixture of `events/` (`invoice_order.json`, ...).
+pub fn event(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

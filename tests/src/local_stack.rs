@@ -3,6 +3,7 @@
 //! own moto server and state folder. [`LocalStack::finish`] stops it and
 //! checks every log line the functions wrote.
 
+pub use crate::fixture::event;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -277,11 +278,4 @@ pub fn is_platform_record(line: &Value) -> bool {
         .as_str()
         .is_some_and(|t| t.starts_with("platform."))
         && line.get("record").is_some()
-}
-
-/// Reads a JSON file from the repository's `events/` folder.
-pub fn event(name: &str) -> Value {
-    let path = repo_root().join("events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

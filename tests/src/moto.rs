@@ -4,6 +4,8 @@
 //! the local stack runs it, so a task test and a workflow test see the same
 //! S3.
 
+use crate::process::TaskProcess;
+use crate::runtime_api::LocalRuntimeApi;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
@@ -185,6 +187,30 @@ impl MotoServer {
             ("AWS_REGION", REGION.to_owned()),
             ("S3_FORCE_PATH_STYLE", "true".to_owned()),
         ]
+    }
+
+    /// Starts the task binary `task` against this moto, with `extra`
+    /// settings after [`MotoServer::task_env`] (a later one wins).
+    pub async fn start_task(
+        &self,
+        task: &str,
+        extra: &[(&'static str, &str)],
+    ) -> (LocalRuntimeApi, TaskProcess) {
+        self.start_program(&crate::binaries::task_binary(task), extra)
+            .await
+    }
+
+    /// [`MotoServer::start_task`] for the binary at `program`.
+    pub async fn start_program(
+        &self,
+        program: &str,
+        extra: &[(&'static str, &str)],
+    ) -> (LocalRuntimeApi, TaskProcess) {
+        let env = self.task_env();
+        let mut all: Vec<(&'static str, &str)> =
+            env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend_from_slice(extra);
+        crate::fixture::start(program, &all).await
     }
 }
 

@@ -89,10 +89,7 @@ fn every_workflow_reaches_its_terminal_status() {
         .map(|d| d.as_secs())
         .unwrap_or(0);
 
-    let mut order: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{ROOT}/events/invoice_order.json")).unwrap_or_default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut order = tests::fixture::event("invoice_order.json");
     order["order_id"] = json!(format!("SMOKE-{stamp}"));
     let invoice =
         json!({"correlation_id": format!("smoke-{stamp}"), "order_total": 100, "order": order});

@@ -10,9 +10,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use devstack::faults::{Fault, FaultProxy, Rule};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tests::binaries::task_binary;
 use tests::export_server::{ExportServer, pattern_byte};
-use tests::fixture::{self, envelope};
+use tests::fixture::envelope;
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
 use tests::runtime_api::LocalRuntimeApi;
@@ -50,12 +49,12 @@ async fn start_task(
     proxy: &FaultProxy,
     extra: &[(&'static str, &str)],
 ) -> (LocalRuntimeApi, TaskProcess) {
-    let env = moto.task_env();
-    let mut all: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    all.push(("AWS_ENDPOINT_URL", &proxy.url));
-    all.push(("AWS_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT_MS));
+    let mut all: Vec<(&'static str, &str)> = vec![
+        ("AWS_ENDPOINT_URL", &proxy.url),
+        ("AWS_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT_MS),
+    ];
     all.extend_from_slice(extra);
-    fixture::start(&task_binary(task), &all).await
+    moto.start_task(task, &all).await
 }
 
 /// How many requests matching `pattern` the proxy saw.

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tests::binaries::task_binary;
 use tests::fixture::{self, envelope};
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
@@ -25,17 +24,14 @@ async fn setup(bucket_exists: bool) -> Setup {
     if bucket_exists {
         moto.create_bucket(BUCKET).await;
     }
-    let env = moto.task_env();
-    let mut extra: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    extra.push(("INVOICE_BUCKET", BUCKET));
-    let (api, process) = fixture::start(&task_binary("invoice"), &extra).await;
+    let (api, process) = moto
+        .start_task("invoice", &[("INVOICE_BUCKET", BUCKET)])
+        .await;
     Setup { moto, api, process }
 }
 
 fn order() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/invoice_order.json");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"))
+    fixture::event("invoice_order.json")
 }
 
 #[tokio::test]

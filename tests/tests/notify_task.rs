@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
-use tests::binaries::task_binary;
 use tests::fixture;
 use tests::moto::MotoServer;
 use tests::process::TaskProcess;
 use tests::runtime_api::LocalRuntimeApi;
 
 const BUDGET: Duration = Duration::from_secs(30);
-const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:Invoice:run-1";
+use tests::fixture::EXECUTION;
 
 struct Setup {
     moto: MotoServer,
@@ -45,21 +44,18 @@ async fn setup(queue: &str) -> Setup {
 }
 
 async fn start_task(moto: &MotoServer, queue_url: &str) -> (LocalRuntimeApi, TaskProcess) {
-    let env = moto.task_env();
-    let mut extra: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    extra.push(("NOTIFY_QUEUE_URL", queue_url));
-    extra.push(("NOTIFY_EXTRA_KINDS", "welcome_sent, trial_ending"));
-    fixture::start(&task_binary("notify"), &extra).await
+    moto.start_task(
+        "notify",
+        &[
+            ("NOTIFY_QUEUE_URL", queue_url),
+            ("NOTIFY_EXTRA_KINDS", "welcome_sent, trial_ending"),
+        ],
+    )
+    .await
 }
 
 fn step(correlation_id: &str, retry_count: u32, input: Value) -> Value {
-    json!({
-        "correlation_id": correlation_id,
-        "execution_id": EXECUTION,
-        "state_name": "Notify invoice ready",
-        "retry_count": retry_count,
-        "input": input,
-    })
+    fixture::envelope_from("Notify invoice ready", correlation_id, retry_count, input)
 }
 
 fn ready() -> Value {

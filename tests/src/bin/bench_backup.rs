@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
 use serde_json::json;
 use tests::export_server::ExportServer;
-use tests::fixture::{self, envelope};
+use tests::fixture::envelope;
 use tests::moto::MotoServer;
 
 const MIB: u64 = 1024 * 1024;
@@ -33,20 +33,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = ExportServer::start().await?;
     let hosts = server.host_port();
     let env = moto.task_env();
-    let mut extra: Vec<(&'static str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    extra.extend([
+    let extra = [
         ("BACKUP_BUCKET", BUCKET),
         ("BACKUP_SOURCE_BUCKETS", SOURCE),
         ("BACKUP_EXPORT_HOSTS", hosts.as_str()),
         ("BACKUP_ALLOWED_ADDRESSES", "127.0.0.1"),
         ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
-    ]);
+    ];
 
     println!("## Backup (moto on 127.0.0.1; release build)\n");
     println!("| what | size | wall s | MB/s | peak RSS MiB |");
     println!("|---|---:|---:|---:|---:|");
     for size in [256 * MIB, 1024 * MIB] {
-        let (api, process) = fixture::start(&backup, &extra).await;
+        let (api, process) = moto.start_program(&backup, &extra).await;
         let url = server.url(&format!("/export/{size}"));
         let input = json!({"name": format!("bench-{size}"), "run_id": "2026-11-24T00:00:00Z",
             "source": {"type": "http", "url": url, "file_name": "export.bin"}});
@@ -115,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .await;
-    let (api, _process) = fixture::start(&backup, &extra).await;
+    let (api, _process) = moto.start_program(&backup, &extra).await;
     let input = json!({"name": "bench-s3", "run_id": "2026-11-24T00:00:00Z",
         "source": {"type": "s3", "bucket": SOURCE, "prefix": "objects/"}});
     let started = Instant::now();
