@@ -68,7 +68,6 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	  SAM_PYTHON=$(CURDIR)/$(SAM_VENV)/bin/python \
 	  cargo test --workspace --locked
 	target/debug/scan-logs $(SUITE_LOGS) events
-	scripts/fuzz.sh smoke
 
 # The quick loop: unit tests of every crate, the runtime harness, Sentry's
 # transport and the PDF checks. No moto, no local stack.
@@ -78,7 +77,10 @@ test-fast: system-deps
 	cargo test --locked -p tests --test runtime_harness --test sentry_transport
 	cargo test --locked -p invoice --test render
 
-# The long fuzzing run (FUZZ_SECONDS per target); `make test` runs 20 s each.
+# The fuzz targets under libFuzzer with sanitizers, FUZZ_SECONDS per target
+# (`scripts/fuzz.sh smoke` for 20 s each). `make test` checks the same
+# properties in the normal build: fuzz-checks/tests/replay.rs replays the
+# committed corpus and generated inputs, without a second dependency build.
 FUZZ_SECONDS ?= 600
 fuzz:
 	scripts/fuzz.sh long $(FUZZ_SECONDS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets in fuzz/ against the committed seed corpus.
 #
-#   scripts/fuzz.sh smoke            ~20 s per target; part of `make test`
+#   scripts/fuzz.sh smoke            ~20 s per target (a quick sanitized run)
 #   scripts/fuzz.sh long [seconds]   default 600 s per target
 #
 # Every run fuzzes a scratch copy of fuzz/corpus/<target> (under fuzz/target,

@@ -1,4 +1,4 @@
-//! Structured inputs for the fuzz targets.
+//! Structured inputs for the checks.
 //!
 //! Most mutations of a JSON seed are no longer JSON, so a target that only
 //! parses its bytes spends most runs in `serde_json`'s error path. The
@@ -6,7 +6,7 @@
 //! value instead: deep nesting, huge and tiny numbers and hostile Unicode
 //! then reach the code under test without the fuzzer having to spell them.
 
-use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use arbitrary::{Result, Unstructured};
 use serde_json::{Map, Number, Value, json};
 
 /// Deeper than `serde_json`'s parse limit (128), which a `Value` built in
