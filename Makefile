@@ -180,11 +180,11 @@ bench: build system-deps $(VENV_STAMP) $(BENCH_STAMP)
 	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@mkdir -p $(BENCH_OUT) && cut -d' ' -f1 /proc/loadavg > $(BENCH_OUT)/load-before
-	CRITERION_HOME=$(CURDIR)/target/criterion cargo bench --locked -p common --bench envelope -p invoice 2>&1 | tee $(BENCH_OUT)/criterion-full.txt
+	CRITERION_HOME=$(CURDIR)/target/criterion cargo bench --locked -p sfn-task --bench envelope -p invoice 2>&1 | tee $(BENCH_OUT)/criterion-full.txt
 	grep -E '^ +time:' -B1 $(BENCH_OUT)/criterion-full.txt | grep -v '^--' > $(BENCH_OUT)/criterion.txt || true
 	# The pipeline's JSON lines go to stdout: stdout is the sink here.
 	CRITERION_HOME=$(CURDIR)/target/criterion AWS_LAMBDA_LOG_FORMAT=JSON \
-	  cargo bench --locked -p common --bench invocation > /dev/null
+	  cargo bench --locked -p sfn-task --bench invocation > /dev/null
 	cd bench/powertools && ../../$(BENCH_VENV)/bin/python inprocess.py > ../../$(BENCH_OUT)/powertools-inprocess.txt
 	$(PYTHON) scripts/bench_inprocess.py target/criterion $(BENCH_OUT)/powertools-inprocess.txt > $(BENCH_OUT)/inprocess.md
 	cargo build --release --locked -p invoice -p notify -p backup -p bench -p tests --bins

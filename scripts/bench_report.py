@@ -31,7 +31,7 @@ SECTIONS = [
      "`bench/powertools/inprocess.py` times the Powertools handler the same "
      "way. Goal: `common` costs at most a tenth of Powertools."),
     ("criterion.txt", "2c. Envelope and correlation (criterion)",
-     "`cargo bench -p common --bench envelope`, per payload shape, and the "
+     "`cargo bench -p sfn-task --bench envelope`, per payload shape, and the "
      "invoice render benches."),
     ("sizes.md", "3. Sizes",
      "arm64, release profile (`lto = \"thin\"`, `strip = \"symbols\"`, "
@@ -56,8 +56,8 @@ COMMANDS = """\
 make bench
 # which runs, in order:
 make build                                   # sam build: arm64 bootstraps
-cargo bench --locked -p common --bench envelope -p invoice
-AWS_LAMBDA_LOG_FORMAT=JSON cargo bench --locked -p common --bench invocation > /dev/null
+cargo bench --locked -p sfn-task --bench envelope -p invoice
+AWS_LAMBDA_LOG_FORMAT=JSON cargo bench --locked -p sfn-task --bench invocation > /dev/null
 (cd bench/powertools && ../../.venv-bench/bin/python inprocess.py)
 python3 scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap
 target/release/bench-backup target/release/backup .venv/bin/aws

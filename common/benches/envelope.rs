@@ -3,9 +3,9 @@
 
 use std::hint::black_box;
 
-use common::{correlation, envelope};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Value;
+use sfn_task::{correlation, envelope};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -7,9 +7,9 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{TaskContext, TaskError, TaskRuntime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use sfn_task::{TaskContext, TaskError, TaskRuntime};
 
 async fn echo(input: Value, _ctx: TaskContext) -> Result<Value, TaskError> {
     Ok(input)

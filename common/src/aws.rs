@@ -28,8 +28,9 @@ pub async fn load_config(attempt_timeout: Duration) -> SdkConfig {
         .await
 }
 
-/// An S3 client from `config`, with path-style addressing when
+/// An S3 client from `config` (feature `s3`), with path-style addressing when
 /// `S3_FORCE_PATH_STYLE=true` (local emulators serve buckets by path).
+#[cfg(feature = "s3")]
 pub fn s3_client(config: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
     let s3 = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(force_path_style)

@@ -22,13 +22,13 @@ use crate::{logging, reporting};
 /// ```no_run
 /// # #[derive(serde::Deserialize)] struct Order;
 /// # #[derive(serde::Serialize)] struct Receipt;
-/// async fn handle(order: Order, ctx: common::TaskContext) -> Result<Receipt, common::TaskError> {
+/// async fn handle(order: Order, ctx: sfn_task::TaskContext) -> Result<Receipt, sfn_task::TaskError> {
 ///     Ok(Receipt)
 /// }
 ///
 /// #[tokio::main]
 /// async fn main() -> Result<(), lambda_runtime::Error> {
-///     common::TaskRuntime::init("invoice").await?.run(handle).await
+///     sfn_task::TaskRuntime::init("invoice").await?.run(handle).await
 /// }
 /// ```
 pub struct TaskRuntime {
@@ -79,6 +79,7 @@ impl TaskRuntime {
 
     /// An S3 client, path-style when `S3_FORCE_PATH_STYLE=true`. Build it
     /// once, before [`TaskRuntime::run`].
+    #[cfg(feature = "s3")]
     pub fn s3_client(&self) -> aws_sdk_s3::Client {
         crate::aws::s3_client(&self.shared.aws, self.shared.settings.s3_force_path_style)
     }

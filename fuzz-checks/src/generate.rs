@@ -19,7 +19,7 @@ pub const MAX_DEPTH: usize = 512;
 const MAX_TEXT: usize = 2100;
 
 /// Object keys worth hitting besides the envelope's own
-/// ([`common::envelope::KEYS`]): those an API Gateway or EventBridge event,
+/// ([`sfn_task::envelope::KEYS`]): those an API Gateway or EventBridge event,
 /// or an order, may have.
 const OTHER_KEYS: &[&str] = &[
     "requestContext",
@@ -101,7 +101,7 @@ fn value_at(u: &mut Unstructured<'_>, depth: usize) -> Result<Value> {
 /// A known key most of the time, otherwise any text.
 pub fn key(u: &mut Unstructured<'_>) -> Result<String> {
     if u.ratio(3u8, 4u8)? {
-        let envelope = &common::envelope::KEYS;
+        let envelope = &sfn_task::envelope::KEYS;
         let i = u.choose_index(envelope.len() + OTHER_KEYS.len())?;
         let mut known = envelope.iter().chain(OTHER_KEYS);
         Ok(known.nth(i).copied().unwrap_or_default().to_owned())

@@ -4,9 +4,9 @@
 //! generated inputs through them in the normal build (`make test`).
 
 use arbitrary::Unstructured;
-use common::correlation::{CorrelationId, MAX_LEN, Source};
-use common::envelope;
 use serde_json::Value;
+use sfn_task::correlation::{CorrelationId, MAX_LEN, Source};
+use sfn_task::envelope;
 
 pub mod generate;
 
@@ -63,7 +63,7 @@ pub fn check_envelope(data: &[u8]) {
             assert_ne!(resolved.source, Source::Envelope);
         }
         Err(err) => {
-            assert_eq!(err.error_type(), common::error::INVALID_INPUT);
+            assert_eq!(err.error_type(), sfn_task::error::INVALID_INPUT);
             let _ = err.to_string();
         }
     }
@@ -111,7 +111,7 @@ pub fn check_invoice(data: &[u8]) {
         Err(err) => {
             // Refusals are the caller's mistake; anything else (a font or
             // PDF failure) on an order validation accepted is a bug.
-            assert_eq!(err.error_type(), common::error::INVALID_INPUT, "{err}");
+            assert_eq!(err.error_type(), sfn_task::error::INVALID_INPUT, "{err}");
             return;
         }
     };

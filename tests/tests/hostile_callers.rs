@@ -339,7 +339,7 @@ async fn execution_names_aws_accepts_give_one_correlation_id_per_execution() {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        if common::CorrelationId::parse(name).is_ok() {
+        if sfn_task::CorrelationId::parse(name).is_ok() {
             assert_eq!(id, *name, "a valid name is the ID itself");
         } else {
             assert_eq!(id.len(), 36, "{name}: a derived UUID, got {id}");

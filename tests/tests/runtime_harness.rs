@@ -209,7 +209,7 @@ async fn every_path_through_one_warm_process() {
                 .unwrap_or_default()
             {
                 assert!(
-                    key == "_aws" || common::logging::LOG_FIELDS.contains(&key.as_str()),
+                    key == "_aws" || sfn_task::logging::LOG_FIELDS.contains(&key.as_str()),
                     "undocumented key `{key}` on a lifecycle line"
                 );
             }

@@ -339,7 +339,7 @@ fn saved_queries_use_only_fields_common_writes() {
     for (name, query) in &queries {
         for field in query_fields(query) {
             assert!(
-                common::logging::LOG_FIELDS.contains(&field.as_str()),
+                sfn_task::logging::LOG_FIELDS.contains(&field.as_str()),
                 "query {name} uses `{field}`, which common never writes"
             );
             used.insert(field);

@@ -1,8 +1,8 @@
 //! The same echo through `common`: correlation, start and end lines with
 //! EMF, the guards and (when `SENTRY_DSN` is set) the Sentry scope.
 
-use common::{TaskContext, TaskError};
 use serde_json::Value;
+use sfn_task::{TaskContext, TaskError};
 
 async fn echo(input: Value, _ctx: TaskContext) -> Result<Value, TaskError> {
     Ok(input)
@@ -10,5 +10,5 @@ async fn echo(input: Value, _ctx: TaskContext) -> Result<Value, TaskError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    common::run("echo", echo).await
+    sfn_task::run("echo", echo).await
 }

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use common::TaskError;
 use reqwest::Url;
+use sfn_task::TaskError;
 
 use crate::config::Config;
 

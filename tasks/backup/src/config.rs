@@ -19,7 +19,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::TaskError;
+use sfn_task::TaskError;
 
 /// S3's minimum part size (except the last part).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;

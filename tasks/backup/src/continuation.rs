@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use common::TaskError;
+use sfn_task::TaskError;
 
 use crate::config::MIN_PART_SIZE;
 use crate::request::SourceInput;

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::StorageClass;
-use common::{TaskContext, TaskError};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use sfn_task::{TaskContext, TaskError};
 
 use crate::address::Vetted;
 use crate::config::Config;

@@ -34,8 +34,8 @@ pub mod sha256;
 pub mod uploads;
 
 use aws_sdk_s3::Client;
-use common::{TaskContext, TaskError};
 use serde::Serialize;
+use sfn_task::{TaskContext, TaskError};
 use tokio::sync::Semaphore;
 
 pub use config::Config;

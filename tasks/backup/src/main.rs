@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let runtime = common::TaskRuntime::init("backup").await?;
+    let runtime = sfn_task::TaskRuntime::init("backup").await?;
     let config = backup::Config::from_env()?;
     let s3 = runtime.s3_client();
     runtime

@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use common::TaskError;
+use sfn_task::TaskError;
 
 use crate::continuation::Totals;
 

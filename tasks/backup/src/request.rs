@@ -4,7 +4,7 @@ use aws_sdk_s3::types::StorageClass;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use common::TaskError;
+use sfn_task::TaskError;
 
 use crate::config::Config;
 use crate::continuation::Continuation;

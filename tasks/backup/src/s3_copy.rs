@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{CompletedPart, MetadataDirective, StorageClass};
-use common::TaskError;
-use common::error::{ServiceAnswer, service_answer};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use sfn_task::TaskError;
+use sfn_task::error::{ServiceAnswer, service_answer};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;

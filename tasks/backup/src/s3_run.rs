@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{TaskContext, TaskError};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use sfn_task::{TaskContext, TaskError};
 
 use crate::continuation::{S3Position, Totals, key_tag};
 use crate::manifest::PartWriter;

@@ -3,8 +3,8 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use common::TaskError;
-use common::error::service_answer;
+use sfn_task::TaskError;
+use sfn_task::error::service_answer;
 
 use crate::continuation::MAX_PART_SIZE;
 

@@ -17,8 +17,8 @@ pub mod pricing;
 pub mod store;
 
 use aws_sdk_s3::Client;
-use common::{TaskContext, TaskError};
 use serde::Serialize;
+use sfn_task::{TaskContext, TaskError};
 
 pub use order::OrderInput;
 

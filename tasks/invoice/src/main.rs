@@ -6,12 +6,12 @@ use invoice::pricing::{self, Mode};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     if pricing::Mode::from_env()? == Mode::Price {
-        return common::run("invoice-pricing", |order, _ctx| async move {
+        return sfn_task::run("invoice-pricing", |order, _ctx| async move {
             pricing::price(order)
         })
         .await;
     }
-    let runtime = common::TaskRuntime::init("invoice").await?;
+    let runtime = sfn_task::TaskRuntime::init("invoice").await?;
     let config = invoice::Config::from_env()?;
     let s3 = runtime.s3_client();
     // Parse the embedded fonts during init rather than in the first invocation.

@@ -7,7 +7,7 @@
 //! | `order_id` | 1–64 characters from `A-Z a-z 0-9 - _ .`, not starting with `.` and without `..` (it becomes an S3 key component) |
 //! | `issue_date`, `due_date` | `YYYY-MM-DD`, years 2000–2999; `due_date` (optional) not before `issue_date` |
 //! | `currency` | an active ISO 4217 code (`EUR`, `JPY`, `KWD`, ...); funds and special codes (`XAU`, `XTS`) are refused |
-//! | `seller`, `buyer` | `name` 1–200 characters; `address` up to 6 lines of up to 200; `email` as [`common::fields::email`] (at most 254 bytes, the rule the notify task applies too); `tax_id` (optional) up to 50 |
+//! | `seller`, `buyer` | `name` 1–200 characters; `address` up to 6 lines of up to 200; `email` as [`sfn_task::fields::email`] (at most 254 bytes, the rule the notify task applies too); `tax_id` (optional) up to 50 |
 //! | `lines` | 1–1000 lines |
 //! | `lines[i].description` | 1–500 characters |
 //! | `lines[i].quantity` | decimal string, greater than 0, at most 1,000,000, up to 6 decimals |
@@ -25,8 +25,8 @@ use iso_currency::Currency;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use common::TaskError;
-use common::fields::{email, text};
+use sfn_task::TaskError;
+use sfn_task::fields::{email, text};
 
 /// Most lines on one invoice.
 pub const MAX_LINES: usize = 1000;

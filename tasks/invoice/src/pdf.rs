@@ -20,7 +20,7 @@ use krilla::text::TextDirection;
 use krilla::{Document, SerializeSettings};
 
 use chrono::Datelike;
-use common::TaskError;
+use sfn_task::TaskError;
 
 use crate::fonts::Fonts;
 use crate::layout::{self, Align, Op, PAGE_HEIGHT, PAGE_WIDTH, Page};

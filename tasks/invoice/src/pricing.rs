@@ -7,10 +7,10 @@
 //! invoice rendered and stored. The pricing function is the same binary with
 //! `INVOICE_MODE=price` and no access to S3 at all.
 
-use common::TaskError;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
+use sfn_task::TaskError;
 
 use crate::{OrderInput, money};
 

@@ -9,7 +9,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
-use common::TaskError;
+use sfn_task::TaskError;
 use sha2::{Digest, Sha256};
 
 /// The message of the conflict error, stable for alerting.

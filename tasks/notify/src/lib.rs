@@ -29,9 +29,9 @@ pub mod request;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use common::{TaskContext, TaskError};
 use serde::Serialize;
 use serde_json::Value;
+use sfn_task::{TaskContext, TaskError};
 use sha2::{Digest, Sha256};
 
 pub use request::NotifyRequest;

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let runtime = common::TaskRuntime::init("notify").await?;
+    let runtime = sfn_task::TaskRuntime::init("notify").await?;
     let config = notify::Config::from_env()?;
     let sqs = aws_sdk_sqs::Client::new(runtime.aws());
     runtime

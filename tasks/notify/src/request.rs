@@ -5,13 +5,13 @@
 //! | `kind` | one of the built-in kinds or of `NOTIFY_EXTRA_KINDS`; `[a-z][a-z0-9_]*`, at most 64 characters |
 //! | `subject` | 1–200 characters, no control characters |
 //! | `details` | any JSON (default `{}`), at most 16 levels deep; the whole message (body and attributes) at most 262,144 bytes |
-//! | `recipient` | optional e-mail address, as [`common::fields::email`] (the invoice task's rule too); never logged |
+//! | `recipient` | optional e-mail address, as [`sfn_task::fields::email`] (the invoice task's rule too); never logged |
 //! | `sensitive` | optional list of top-level `details` keys that hold personal data; masked wherever the task logs |
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use common::TaskError;
+use sfn_task::TaskError;
 
 /// Kinds every deployment knows; more come from `NOTIFY_EXTRA_KINDS`.
 pub const BUILT_IN_KINDS: [&str; 5] = [
@@ -80,7 +80,7 @@ impl NotifyRequest {
                 "unknown kind; add it to NOTIFY_EXTRA_KINDS to allow it",
             ));
         }
-        common::fields::text("subject", self.subject.clone(), 1, MAX_SUBJECT, false)?;
+        sfn_task::fields::text("subject", self.subject.clone(), 1, MAX_SUBJECT, false)?;
         if depth(&self.details) > MAX_DEPTH {
             return Err(invalid(
                 "details",
@@ -96,7 +96,7 @@ impl NotifyRequest {
         }
         if let Some(recipient) = &self.recipient {
             // The rule the invoice task applies to the addresses it is given.
-            common::fields::email("recipient", recipient.clone())?;
+            sfn_task::fields::email("recipient", recipient.clone())?;
         }
         for key in &self.sensitive {
             if self.details.get(key).is_none() {
@@ -192,7 +192,7 @@ mod tests {
                 json!({"kind": "invoice_ready", "subject": "x", "recipient": "jane doe@example.com"}),
                 "recipient",
             ),
-            // The invoice task refuses it too (one rule, common::fields).
+            // The invoice task refuses it too (one rule, sfn_task::fields).
             (
                 json!({"kind": "invoice_ready", "subject": "x", "recipient": format!("{}@example.com", "ü".repeat(40))}),
                 "recipient",

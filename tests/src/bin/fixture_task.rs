@@ -1,9 +1,9 @@
 //! A task built on `common` whose behaviour the input chooses, so tests can
 //! drive every path of the runtime through a real process.
 
-use common::{TaskContext, TaskError};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sfn_task::{TaskContext, TaskError};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
@@ -54,5 +54,5 @@ async fn handle(action: Action, ctx: TaskContext) -> Result<Value, TaskError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    common::run("fixture", handle).await
+    sfn_task::run("fixture", handle).await
 }
