@@ -318,7 +318,7 @@ async fn execution_names_aws_accepts_give_one_correlation_id_per_execution() {
         "order@acme",
         "rerun(2)",
         "o'brien-1",
-        "Zoë-Müller",
+        "Ünïcødé-Läuf",
         "山田-注文",
         &"n".repeat(80),
         "plain-name_1",
