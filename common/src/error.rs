@@ -210,6 +210,23 @@ fn chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_table_names_exactly_these_errors() {
+        let readme = include_str!("../../README.md");
+        let mut listed: Vec<&str> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `Task."))
+            .filter_map(|rest| rest.split('`').next())
+            .collect();
+        listed.sort_unstable();
+        let mut ours: Vec<&str> = [INVALID_INPUT, RETRYABLE, FAILED, TIMEOUT, PANIC]
+            .iter()
+            .filter_map(|n| n.strip_prefix("Task."))
+            .collect();
+        ours.sort_unstable();
+        assert_eq!(listed, ours);
+    }
     use aws_sdk_s3::operation::get_object::GetObjectError;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
