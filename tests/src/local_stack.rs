@@ -181,6 +181,36 @@ impl LocalStack {
         devstack::clients::s3(&self.stack.aws)
     }
 
+    /// Creates `bucket` and puts `objects` (key, body) into it, 16 at a
+    /// time.
+    pub async fn fill_bucket(
+        &self,
+        bucket: &str,
+        objects: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) {
+        use futures_util::StreamExt;
+        let s3 = self.s3();
+        devstack::provision::create_bucket(&s3, bucket, crate::moto::REGION)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let puts = objects.into_iter().map(|(key, body)| {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.into())
+                .send()
+        });
+        let failed = futures_util::stream::iter(puts)
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .find_map(Result::err);
+        if let Some(e) = failed {
+            panic!("filling {bucket}: {e:?}");
+        }
+    }
+
     /// Runs `logical_id`'s state machine on `input` to its end.
     pub async fn run(&self, logical_id: &str, name: &str, input: &Value) -> Finished {
         let sfn = self.sfn();

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sfn::Client;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tests::local_stack::{Builder, LocalStack};
 
@@ -681,28 +680,12 @@ async fn executions_start_as_on_aws() {
 
 /// Puts `count` one-byte objects under `items/` of a new bucket.
 async fn bucket_of_objects(stack: &LocalStack, bucket: &str, count: usize) {
-    let s3 = stack.s3();
-    devstack::provision::create_bucket(&s3, bucket, tests::moto::REGION)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let puts = (0..count).map(|i| {
-        let s3 = s3.clone();
-        async move {
-            s3.put_object()
-                .bucket(bucket)
-                .key(format!("items/{i:05}"))
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| format!("{e:?}"))
-        }
-    });
-    let results = futures_util::stream::iter(puts)
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
+    stack
+        .fill_bucket(
+            bucket,
+            (0..count).map(|i| (format!("items/{i:05}"), b"x".to_vec())),
+        )
         .await;
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use devstack::faults::{Fault, Rule};
 use devstack::workflow;
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tests::local_stack::{Builder, LocalStack, WORKFLOW_LIMIT, event};
 
@@ -186,22 +185,17 @@ async fn backup_workflow_completes_once_s3_faults_stop_with_every_object_copied(
         .faults
         .as_ref()
         .unwrap_or_else(|| panic!("no fault proxy"));
-    let s3 = stack.s3();
-    devstack::provision::create_bucket(&s3, SOURCE, tests::moto::REGION)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    futures_util::stream::iter(0..OBJECTS)
-        .map(|i| {
-            s3.put_object()
-                .bucket(SOURCE)
-                .key(format!("daily/part-{i:04}.json"))
-                .body(format!("{{\"n\": {i}}}").into_bytes().into())
-                .send()
-        })
-        .buffer_unordered(8)
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    stack
+        .fill_bucket(
+            SOURCE,
+            (0..OBJECTS).map(|i| {
+                (
+                    format!("daily/part-{i:04}.json"),
+                    format!("{{\"n\": {i}}}").into_bytes(),
+                )
+            }),
+        )
+        .await;
     let bucket = stack
         .stack
         .bucket_name("BackupBucket")

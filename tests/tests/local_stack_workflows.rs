@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tests::local_stack::{Builder, LocalStack, WORKFLOW_LIMIT, event};
 
@@ -357,29 +356,18 @@ async fn backup_workflow_continues_across_invocations_and_reports() {
         ));
     }
     let s3 = stack.s3();
-    devstack::provision::create_bucket(&s3, SOURCE, tests::moto::REGION)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    // In the middle of the listing: the keys after it must be copied too.
-    s3.put_object()
-        .bucket(SOURCE)
-        .key("daily/part-0200-huge.bin")
-        .body(vec![7u8; HUGE].into())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    futures_util::stream::iter(0..SMALL)
-        .map(|i| {
-            s3.put_object()
-                .bucket(SOURCE)
-                .key(format!("daily/part-{i:04}.json"))
-                .body(format!("{{\"n\": {i}}}").into_bytes().into())
-                .send()
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    // The huge one in the middle of the listing: the keys after it must be
+    // copied too.
+    let small = (0..SMALL).map(|i| {
+        (
+            format!("daily/part-{i:04}.json"),
+            format!("{{\"n\": {i}}}").into_bytes(),
+        )
+    });
+    let huge = ("daily/part-0200-huge.bin".to_owned(), vec![7u8; HUGE]);
+    stack
+        .fill_bucket(SOURCE, small.chain(std::iter::once(huge)))
+        .await;
     let run = stack
         .run(
             "BackupStateMachine",

@@ -7,6 +7,10 @@
   Python datetime in the context object, so a state that outputs
   ``$states.context`` (or ``$$``) breaks ``DescribeExecution`` with HTTP 500.
   ``$$.State.EnteredTime`` gets AWS's form too (milliseconds, ``Z``).
+- An execution is ``SUCCEEDED`` on AWS together with its output; moto sets
+  the status first and the output after, so a ``DescribeExecution`` in
+  between (likelier the larger the output, e.g. a Distributed Map's
+  thousand results) saw a succeeded execution without output.
 - ``DescribeExecution``'s ``output`` is JSON text on AWS; moto returns an
   execution whose output is a JSON string (``"done"``) without its quotes,
   which no client can parse.
@@ -21,6 +25,7 @@ import uuid
 from moto.stepfunctions import responses
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.eval import program_state
 from moto.stepfunctions.parser.backend import execution as execution_module
 
 _original_start = parser_models.StepFunctionsParserBackend.start_execution
@@ -70,7 +75,21 @@ def _describe_execution(self):
     return described
 
 
+_original_reflect = execution_module.BaseExecutionWorkerCommunication._reflect_execution_status
+
+
+def _reflect_execution_status(self) -> None:
+    env = self.execution.exec_worker.env
+    if isinstance(env.program_state(), program_state.ProgramEnded):
+        # The output first: the status moto sets next makes it visible.
+        self.execution.output = env.states.get_input()
+    _original_reflect(self)
+
+
 def install() -> None:
+    execution_module.BaseExecutionWorkerCommunication._reflect_execution_status = (
+        _reflect_execution_status
+    )
     responses.StepFunctionResponse.describe_execution = _describe_execution
     state_module.CommonStateField._eval_state_input = _state_input
     parser_models.StepFunctionsParserBackend.start_execution = _start_execution
