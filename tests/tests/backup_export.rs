@@ -41,6 +41,24 @@ fn sha256_of(size: u64, pattern: fn(u64) -> u8) -> String {
     hex::encode(hash.finalize())
 }
 
+/// moto with the backup buckets, an export server, and the backup task
+/// allowed to reach it, with `extra` settings.
+async fn export_setup(
+    extra: &[(&'static str, &str)],
+) -> (
+    MotoServer,
+    ExportServer,
+    tests::runtime_api::LocalRuntimeApi,
+    tests::process::TaskProcess,
+) {
+    let moto = moto_with_buckets().await;
+    let server = ExportServer::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (api, process) = export_task(&moto, &server, extra).await;
+    (moto, server, api, process)
+}
+
 async fn export_task(
     moto: &MotoServer,
     server: &ExportServer,
@@ -110,11 +128,7 @@ async fn an_http_export_streams_with_memory_independent_of_its_size() {
 
 #[tokio::test]
 async fn an_export_longer_than_an_invocation_resumes_with_ranges() {
-    let moto = moto_with_buckets().await;
-    let server = ExportServer::start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (api, _process) = export_task(&moto, &server, SHORT).await;
+    let (moto, server, api, _process) = export_setup(SHORT).await;
     let size = 40 * MIB;
     let url = server.url(&format!("/ranged/{size}?mibps=8"));
     let run = run_to_completion(&api, &http_request(&url), SHORT_BUDGET).await;
@@ -170,11 +184,7 @@ async fn an_export_longer_than_an_invocation_resumes_with_ranges() {
 
 #[tokio::test]
 async fn an_export_that_changes_between_invocations_starts_over() {
-    let moto = moto_with_buckets().await;
-    let server = ExportServer::start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (api, _process) = export_task(&moto, &server, SHORT).await;
+    let (moto, server, api, _process) = export_setup(SHORT).await;
     let size = 30 * MIB;
     let url = server.url(&format!("/changes-once/{size}?mibps=8"));
     let run = run_to_completion(&api, &http_request(&url), SHORT_BUDGET).await;
@@ -194,11 +204,7 @@ async fn an_export_that_changes_between_invocations_starts_over() {
 
 #[tokio::test]
 async fn an_export_without_range_support_fails_once_and_clearly() {
-    let moto = moto_with_buckets().await;
-    let server = ExportServer::start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (api, _process) = export_task(&moto, &server, SHORT).await;
+    let (moto, server, api, _process) = export_setup(SHORT).await;
     let url = server.url(&format!("/export/{}?mibps=8", 40 * MIB));
     let done = api
         .invoke(envelope("norange-1", 0, http_request(&url)), SHORT_BUDGET)
@@ -224,11 +230,7 @@ async fn an_export_without_range_support_fails_once_and_clearly() {
 
 #[tokio::test]
 async fn an_export_failing_mid_stream_is_retryable_and_leaves_no_upload() {
-    let moto = moto_with_buckets().await;
-    let server = ExportServer::start()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (api, _process) = export_task(&moto, &server, &[]).await;
+    let (moto, server, api, _process) = export_setup(&[]).await;
     let url = server.url(&format!("/broken/{}", 12 * MIB));
     let done = api
         .invoke(envelope("broken-1", 0, http_request(&url)), BUDGET)
