@@ -41,6 +41,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
     ];
 
+    // `BACKUP_*` settings of the bench's own environment reach the task,
+    // so part sizes and concurrency can be swept without a rebuild.
+    // Read once for the whole run, so leaking the names costs nothing.
+    let overrides: Vec<(&'static str, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("BACKUP_UPLOAD_") || k.starts_with("BACKUP_PART_"))
+        .map(|(k, v)| (&*k.leak(), v))
+        .collect();
+    let extra: Vec<(&'static str, &str)> = extra
+        .into_iter()
+        .chain(overrides.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect();
+
     println!("## Backup (moto on 127.0.0.1; release build)\n");
     println!("| what | size | wall s | MB/s | peak RSS MiB |");
     println!("|---|---:|---:|---:|---:|");
