@@ -373,12 +373,7 @@ fn seal(job: Job<'_>, stream: &mut Stream, bytes: Vec<u8>) -> Result<Upload, Tas
         .key(job.dest)
         .upload_id(&stream.upload_id)
         .part_number(number)
-        .body(ByteStream::from(bytes))
-        // SigV4 would hash every byte once more; the part's CRC32 checksum
-        // (the SDK's default) and TLS already protect it, and the export's
-        // own SHA-256 is checked at the end.
-        .customize()
-        .disable_payload_signing();
+        .body(ByteStream::from(bytes));
     Ok(Box::pin(async move {
         request
             .send()
