@@ -28,6 +28,41 @@ pub async fn load_config(attempt_timeout: Duration) -> SdkConfig {
         .await
 }
 
+/// The shared configuration, loaded by the first caller that needs it: a
+/// task that never calls AWS never pays for it (reading the environment and
+/// profile files, and building the HTTPS client, which loads the system's
+/// root certificates: most of `common`'s cold start when it ran at init).
+#[derive(Debug)]
+pub(crate) struct LazyConfig {
+    attempt_timeout: Duration,
+    cell: tokio::sync::OnceCell<SdkConfig>,
+}
+
+impl LazyConfig {
+    /// Nothing loaded yet.
+    pub(crate) fn new(attempt_timeout: Duration) -> Self {
+        Self {
+            attempt_timeout,
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Already loaded, from `config`.
+    pub(crate) fn loaded(config: SdkConfig) -> Self {
+        Self {
+            attempt_timeout: Duration::ZERO,
+            cell: tokio::sync::OnceCell::new_with(Some(config)),
+        }
+    }
+
+    /// The configuration, loaded on the first call.
+    pub(crate) async fn get(&self) -> &SdkConfig {
+        self.cell
+            .get_or_init(|| load_config(self.attempt_timeout))
+            .await
+    }
+}
+
 /// An S3 client from `config` (feature `s3`), with path-style addressing when
 /// `S3_FORCE_PATH_STYLE=true` (local emulators serve buckets by path).
 #[cfg(feature = "s3")]

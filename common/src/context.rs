@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 
+use crate::aws::LazyConfig;
+
 use crate::correlation::CorrelationId;
 use crate::envelope::StepContext;
 
@@ -18,7 +20,7 @@ pub struct TaskContext {
     request_id: String,
     function_arn: String,
     guard_at: Instant,
-    aws: Arc<SdkConfig>,
+    aws: Arc<LazyConfig>,
 }
 
 impl TaskContext {
@@ -27,7 +29,7 @@ impl TaskContext {
         step: StepContext,
         lambda: &lambda_runtime::Context,
         guard_at: Instant,
-        aws: Arc<SdkConfig>,
+        aws: Arc<LazyConfig>,
     ) -> Self {
         Self {
             correlation_id,
@@ -48,7 +50,7 @@ impl TaskContext {
             request_id: "standalone".to_owned(),
             function_arn: String::new(),
             guard_at: Instant::now() + budget,
-            aws: Arc::new(aws),
+            aws: Arc::new(LazyConfig::loaded(aws)),
         }
     }
 
@@ -105,8 +107,10 @@ impl TaskContext {
         self.guard_at.saturating_duration_since(Instant::now())
     }
 
-    /// The AWS configuration loaded once at cold start.
-    pub fn aws(&self) -> &SdkConfig {
-        &self.aws
+    /// The process's AWS configuration, loaded by the first call in the
+    /// process (then shared): build clients once, at cold start, where you
+    /// can; this is for handlers that only sometimes need one.
+    pub async fn aws(&self) -> &SdkConfig {
+        self.aws.get().await
     }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
 use futures_util::FutureExt;
 use lambda_runtime::Diagnostic;
 use sentry::SentryFutureExt;
@@ -37,7 +36,7 @@ static COLD_START: AtomicBool = AtomicBool::new(true);
 pub(crate) struct Shared {
     pub service: &'static str,
     pub settings: Settings,
-    pub aws: Arc<SdkConfig>,
+    pub aws: Arc<crate::aws::LazyConfig>,
 }
 
 /// An invocation's payload: as the Runtime API delivered it, or already a

@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+
+use crate::aws::LazyConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,7 +50,9 @@ impl std::fmt::Debug for TaskRuntime {
 
 impl TaskRuntime {
     /// Reads the settings, installs the log subscriber, the panic hook and
-    /// the Sentry client, and loads the shared AWS configuration.
+    /// the Sentry client. The shared AWS configuration is loaded by the
+    /// first [`TaskRuntime::aws`] or [`TaskRuntime::s3_client`] call, so a
+    /// task without AWS calls starts as fast as a bare `lambda_runtime` one.
     /// `service` names the task in every log line, metric and Sentry event.
     pub async fn init(service: &'static str) -> Result<Self, SettingsError> {
         let settings = Settings::from_env()?;
@@ -56,7 +60,7 @@ impl TaskRuntime {
         install_panic_hook();
         // After the panic hook: Sentry's hook reports, then calls ours.
         let sentry = reporting::init(service, &settings);
-        let aws = Arc::new(crate::aws::load_config(settings.aws_attempt_timeout).await);
+        let aws = Arc::new(LazyConfig::new(settings.aws_attempt_timeout));
         Ok(Self {
             shared: Shared {
                 service,
@@ -67,9 +71,10 @@ impl TaskRuntime {
         })
     }
 
-    /// The AWS configuration shared by every client of the process.
-    pub fn aws(&self) -> &SdkConfig {
-        &self.shared.aws
+    /// The AWS configuration shared by every client of the process, loaded
+    /// on the first call. Build clients with it before [`TaskRuntime::run`].
+    pub async fn aws(&self) -> &SdkConfig {
+        self.shared.aws.get().await
     }
 
     /// The settings read at cold start.
@@ -80,8 +85,11 @@ impl TaskRuntime {
     /// An S3 client, path-style when `S3_FORCE_PATH_STYLE=true`. Build it
     /// once, before [`TaskRuntime::run`].
     #[cfg(feature = "s3")]
-    pub fn s3_client(&self) -> aws_sdk_s3::Client {
-        crate::aws::s3_client(&self.shared.aws, self.shared.settings.s3_force_path_style)
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        crate::aws::s3_client(
+            self.shared.aws.get().await,
+            self.shared.settings.s3_force_path_style,
+        )
     }
 
     /// Runs one invocation through the whole pipeline in-process, without a

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let runtime = sfn_task::TaskRuntime::init("invoice").await?;
     let config = invoice::Config::from_env()?;
-    let s3 = runtime.s3_client();
+    let s3 = runtime.s3_client().await;
     // Parse the embedded fonts during init rather than in the first invocation.
     let _ = invoice::fonts::Fonts::get();
     runtime

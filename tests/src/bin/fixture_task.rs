@@ -20,6 +20,9 @@ enum Action {
     Block { ms: u64 },
     /// Answers with a string of this many bytes.
     Big { bytes: usize },
+    /// Builds an SQS client from the process's AWS configuration (its
+    /// first use) and answers with the region.
+    AwsClient,
 }
 
 async fn handle(action: Action, ctx: TaskContext) -> Result<Value, TaskError> {
@@ -49,6 +52,11 @@ async fn handle(action: Action, ctx: TaskContext) -> Result<Value, TaskError> {
             Ok(json!({"blocked_ms": ms}))
         }
         Action::Big { bytes } => Ok(json!({"blob": "x".repeat(bytes)})),
+        Action::AwsClient => {
+            let client = aws_sdk_sqs::Client::new(ctx.aws().await);
+            let region = client.config().region().map(ToString::to_string);
+            Ok(json!({ "region": region }))
+        }
     }
 }
 
