@@ -56,6 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("## Backup (moto on 127.0.0.1; release build)\n");
     println!("| what | size | wall s | MB/s | peak RSS MiB |");
     println!("|---|---:|---:|---:|---:|");
+    let mut ratios = Vec::new();
     for size in [256 * MIB, 1024 * MIB] {
         let (api, process) = moto.start_program(&backup, &extra).await;
         let url = server.url(&format!("/export/{size}"));
@@ -67,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await;
         let secs = started.elapsed().as_secs_f64();
         let peak = process.peak_rss().unwrap_or(0);
+        let task = (secs, peak);
         drop(process);
         let ok = done.response()["done"] == true;
         println!(
@@ -108,7 +110,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             size as f64 / 1e6 / secs,
             kib / 1024
         );
+        ratios.push(format!(
+            "{} MiB: {:.2} of the CLI's throughput at {:.2} of its peak RSS",
+            size / MIB,
+            secs / task.0,
+            task.1 as f64 / (kib as f64 * 1024.0).max(1.0)
+        ));
     }
+    // The goal, in one line per size: at least 0.9 of the
+    // throughput at at most 0.25 of the RSS.
+    println!("\nBackup task vs `aws s3 cp -`: {}.", ratios.join("; "));
 
     let count = 2000usize;
     let s3 = moto.s3();
