@@ -212,6 +212,12 @@ pub fn lambda_error(status: StatusCode, error_type: &str, message: &str) -> Resp
     if let Ok(value) = axum::http::HeaderValue::from_str(error_type) {
         response.headers_mut().insert("x-amzn-errortype", value);
     }
+    // AWS sends a request ID with every answer, errors included; moto's
+    // Step Functions engine reads it to build a Lambda error's cause, and
+    // without it fails the execution with `States.Runtime` (KeyError).
+    if let Ok(value) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
     response
 }
 
@@ -222,6 +228,17 @@ fn not_found(message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_carry_a_type_and_a_request_id() {
+        let response = lambda_error(StatusCode::BAD_GATEWAY, "ServiceException", "boom");
+        assert_eq!(response.headers()["x-amzn-errortype"], "ServiceException");
+        let id = response.headers()["x-amzn-requestid"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(id.len(), 36, "{id}");
+    }
 
     #[test]
     fn qualifiers_come_from_names_and_arns() {
