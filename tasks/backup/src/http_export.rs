@@ -230,10 +230,7 @@ async fn open(
         .send()
         .await
         .map_err(|e| TaskError::from(e).context("starting the export upload"))?;
-    let upload_id = upload
-        .upload_id()
-        .ok_or_else(|| TaskError::retryable("S3 returned no upload id"))?
-        .to_owned();
+    let upload_id = uploads::upload_id(&upload)?;
     let stream = Stream {
         upload_id,
         handed_on: false,

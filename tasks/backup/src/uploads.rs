@@ -99,6 +99,16 @@ pub async fn complete(
         .to_owned())
 }
 
+/// The upload id `CreateMultipartUpload` answered with.
+pub fn upload_id(
+    created: &aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput,
+) -> Result<String, TaskError> {
+    created
+        .upload_id()
+        .map(str::to_owned)
+        .ok_or_else(|| TaskError::retryable("S3 returned no upload id"))
+}
+
 /// Aborts an upload, best effort: the bucket's lifecycle rule removes what
 /// a killed process leaves behind.
 pub async fn abort(s3: &Client, bucket: &str, key: &str, upload_id: &str) {

@@ -72,10 +72,7 @@ pub(super) async fn multipart_copy(
                 .send()
                 .await
                 .map_err(|e| TaskError::from(e).context("starting a multipart copy"))?;
-            let upload_id = upload
-                .upload_id()
-                .ok_or_else(|| TaskError::retryable("S3 returned no upload id"))?
-                .to_owned();
+            let upload_id = uploads::upload_id(&upload)?;
             let open = OpenCopy {
                 source_key: key.to_owned(),
                 source_etag: head.etag.clone(),
