@@ -56,6 +56,9 @@ logs:
 	cargo build --locked -q -p devstack
 	$(DEVSTACK) logs "$(ID)" $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
+# The Python half of the local stack (devstack/moto): its own unit tests.
+MOTO_UNIT_TESTS = cd devstack/moto && $(CURDIR)/$(VENV)/bin/python -m unittest discover -s tests
+
 # End-to-end tests run the task binaries as processes, so build them first.
 # Every line the tasks log during the suite is kept in $(SUITE_LOGS) and
 # scanned afterwards for e-mail addresses, tax ids and the Sentry DSN.
@@ -67,6 +70,7 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	SUITE_LOG_DIR=$(SUITE_LOGS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
 	  SAM_PYTHON=$(CURDIR)/$(SAM_VENV)/bin/python \
 	  cargo test --workspace --locked
+	$(MOTO_UNIT_TESTS)
 	target/debug/scan-logs $(SUITE_LOGS) events
 
 # The quick loop: unit tests of every crate, the runtime harness, Sentry's
@@ -76,6 +80,7 @@ test-fast: system-deps
 	cargo test --workspace --locked --lib
 	cargo test --locked -p tests --test runtime_harness --test sentry_transport
 	cargo test --locked -p invoice --test render
+	$(MOTO_UNIT_TESTS)
 
 # The fuzz targets under libFuzzer with sanitizers, FUZZ_SECONDS per target
 # (`scripts/fuzz.sh smoke` for 20 s each). `make test` checks the same

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod faults;
 pub mod functions;
 pub mod gateway;
+pub mod insights;
 pub mod lambda_api;
 pub mod log_levels;
 pub mod logs;

@@ -58,6 +58,22 @@ const LOADER: &[(&str, &str)] = &[
         "variables.py",
         include_str!("../moto/devstack_moto/variables.py"),
     ),
+    (
+        "insights/__init__.py",
+        include_str!("../moto/devstack_moto/insights/__init__.py"),
+    ),
+    (
+        "insights/evaluate.py",
+        include_str!("../moto/devstack_moto/insights/evaluate.py"),
+    ),
+    (
+        "insights/fields.py",
+        include_str!("../moto/devstack_moto/insights/fields.py"),
+    ),
+    (
+        "insights/query.py",
+        include_str!("../moto/devstack_moto/insights/query.py"),
+    ),
 ];
 
 /// How many lines of moto's log a start-up error quotes.
@@ -183,6 +199,10 @@ fn write_loader(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&package).with_context(|| format!("creating {}", package.display()))?;
     for (name, source) in LOADER {
         let path = package.join(name);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+        }
         std::fs::write(&path, source).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
@@ -213,11 +233,22 @@ mod tests {
     #[test]
     fn every_file_of_the_loader_is_compiled_in() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("moto/devstack_moto");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|name| name.ends_with(".py"))
-            .collect();
+        let mut on_disk = Vec::new();
+        let mut folders = vec![dir.clone()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder)
+                .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+                .filter_map(Result::ok)
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == "py") {
+                    let relative = path.strip_prefix(&dir).unwrap_or(&path);
+                    on_disk.push(relative.to_string_lossy().into_owned());
+                }
+            }
+        }
         on_disk.sort();
         let mut embedded: Vec<String> = LOADER.iter().map(|(name, _)| (*name).to_owned()).collect();
         embedded.sort();

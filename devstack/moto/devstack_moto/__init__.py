@@ -13,6 +13,7 @@ from . import (
     definitions,
     errors,
     executions,
+    insights,
     item_reader,
     jsonata_states,
     jsonata_string,
@@ -27,6 +28,7 @@ def install() -> None:
     """Installs every fix into the imported moto modules."""
     errors.install()
     executions.install()
+    insights.install()
     item_reader.install()
     jsonata_states.install()
     jsonata_string.install()

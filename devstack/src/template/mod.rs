@@ -157,6 +157,21 @@ pub struct StackSpec {
     pub queues: Vec<QueueSpec>,
     /// CloudWatch log group names (declared ones and the functions').
     pub log_groups: Vec<String>,
+    /// Saved Logs Insights queries (`AWS::Logs::QueryDefinition`).
+    pub saved_queries: Vec<SavedQuery>,
+}
+
+/// One `AWS::Logs::QueryDefinition`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedQuery {
+    /// Logical ID in the template.
+    pub logical_id: String,
+    /// `Name` (as the console lists it).
+    pub name: String,
+    /// `QueryString`.
+    pub query: String,
+    /// `LogGroupNames` (empty: the user picks).
+    pub log_groups: Vec<String>,
 }
 
 impl StackSpec {
@@ -191,6 +206,7 @@ impl StackSpec {
             buckets: Vec::new(),
             queues: Vec::new(),
             log_groups: Vec::new(),
+            saved_queries: Vec::new(),
         };
         for (id, resource) in &resolver.resources {
             let props = resolver.properties_of(id)?;
@@ -219,12 +235,35 @@ impl StackSpec {
                     attributes: queue_attributes(&props)?,
                 }),
                 "AWS::Logs::LogGroup" => spec.log_groups.push(resource.name.clone()),
+                "AWS::Logs::QueryDefinition" => spec.saved_queries.push(SavedQuery {
+                    logical_id: id.clone(),
+                    name: text_property(&props, "Name").unwrap_or_else(|| id.clone()),
+                    query: text_property(&props, "QueryString").unwrap_or_default(),
+                    log_groups: props
+                        .get("LogGroupNames")
+                        .and_then(Value::as_array)
+                        .map(|names| {
+                            names
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }),
                 _ => {}
             }
         }
         spec.log_groups.sort();
         spec.log_groups.dedup();
         Ok(spec)
+    }
+
+    /// The saved query with this logical ID.
+    pub fn saved_query(&self, logical_id: &str) -> Option<&SavedQuery> {
+        self.saved_queries
+            .iter()
+            .find(|q| q.logical_id == logical_id)
     }
 
     /// The function with this name, ARN (any qualifier) or logical ID.
@@ -251,6 +290,10 @@ impl StackSpec {
     pub fn queue(&self, logical_id: &str) -> Option<&QueueSpec> {
         self.queues.iter().find(|q| q.logical_id == logical_id)
     }
+}
+
+fn text_property(props: &Value, key: &str) -> Option<String> {
+    props.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 /// The function name inside what the Invoke API accepts: a name, a full or
@@ -325,6 +368,27 @@ mod tests {
             notify.map(|e| e["NOTIFY_QUEUE_URL"].clone()).as_deref(),
             Some("http://127.0.0.1:4566/123456789012/demo-NotificationQueue.fifo")
         );
+    }
+
+    #[test]
+    fn saved_queries_come_with_their_log_groups_resolved() {
+        let spec = load(&[]);
+        assert_eq!(spec.saved_queries.len(), 5, "{:?}", spec.saved_queries);
+        let failures = spec.saved_query("QueryFailures").cloned();
+        let Some(failures) = failures else {
+            panic!("no QueryFailures")
+        };
+        assert_eq!(failures.name, "demo/failures by task and error type");
+        assert!(failures.query.contains("stats count(*)"), "{failures:?}");
+        assert!(
+            failures
+                .log_groups
+                .contains(&"/aws/lambda/demo-invoice".to_owned()),
+            "{failures:?}"
+        );
+        for group in &failures.log_groups {
+            assert!(spec.log_groups.contains(group), "{group} is not created");
+        }
     }
 
     #[test]
