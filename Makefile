@@ -137,14 +137,15 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 venv: $(VENV_STAMP)
 
-# PDF tools the invoice tests check output with; curl and GNU time for benches.
-SYSTEM_TOOLS := qpdf pdftotext pdffonts curl /usr/bin/time
+# PDF tools the invoice tests check output with; curl and GNU time for benches;
+# Chromium and ChromeDriver for the console's browser test and the PDF bench.
+SYSTEM_TOOLS := qpdf pdftotext pdffonts curl /usr/bin/time chromium chromedriver
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  echo "Installing qpdf, poppler-utils, curl and time from Debian: $$SUDO apt-get install (the PDF checks and benches use them)"; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils curl time >/dev/null; \
+	  echo "Installing qpdf, poppler-utils, curl, time, chromium and chromium-driver from Debian: $$SUDO apt-get install (the PDF checks, benches and the console's browser test use them)"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils curl time chromium chromium-driver >/dev/null; \
 	fi
 
 arm64-target:
@@ -182,8 +183,6 @@ $(BENCH_STAMP): bench/powertools/requirements.txt
 # baseline for PDFs, `aws s3 cp` for backups, a bare lambda_runtime echo and
 # Python Powertools for the runtime.
 bench: build system-deps $(VENV_STAMP) $(BENCH_STAMP)
-	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@mkdir -p $(BENCH_OUT) && cut -d' ' -f1 /proc/loadavg > $(BENCH_OUT)/load-before
 	CRITERION_HOME=$(CURDIR)/target/criterion cargo bench --locked -p sfn-task --bench envelope -p invoice 2>&1 | tee $(BENCH_OUT)/criterion-full.txt
 	grep -E '^ +time:' -B1 $(BENCH_OUT)/criterion-full.txt | grep -v '^--' > $(BENCH_OUT)/criterion.txt || true

@@ -65,6 +65,10 @@ pub(crate) async fn run(mut options: Options) -> Result<()> {
     heading("Starting the local stack: moto and the local Lambda service");
     let stack = Stack::start(options).await?;
     println!("endpoint {}", stack.endpoint);
+    println!(
+        "console  {} (open it while the demo runs: executions, approvals, Logs Insights)",
+        stack.console_url()
+    );
     let result = tokio::select! {
         result = scenarios(&stack, &out_dir) => result,
         signal = tokio::signal::ctrl_c() => match signal {
@@ -79,8 +83,6 @@ pub(crate) async fn run(mut options: Options) -> Result<()> {
 
 async fn scenarios(stack: &Stack, out_dir: &Path) -> Result<()> {
     let sfn = aws_sdk_sfn::Client::new(&stack.aws);
-    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
-    let queue = stack.queue_url("NotificationQueue")?;
     let invoice_machine = stack.state_machine_arn("InvoiceStateMachine")?;
     let mut finished: Vec<(String, Finished)> = Vec::new();
 
@@ -91,18 +93,15 @@ async fn scenarios(stack: &Stack, out_dir: &Path) -> Result<()> {
         let input = json!({"correlation_id": run.correlation_id, "order": order});
         let name = execution_name(run.correlation_id);
         let execution = workflow::start(&sfn, &invoice_machine, &name, &input).await?;
+        // The console's approvals page is the portal: the demo answers
+        // through it, as a person pressing Approve would.
         let portal = run.approve.then(|| {
-            let (sqs, sfn, queue) = (sqs.clone(), sfn.clone(), queue.clone());
+            let console = stack.console_url();
             let id = run.correlation_id;
             tokio::spawn(async move {
-                let answer = json!({"approved": true, "approver": "demo portal"});
-                let message = devstack::queue::answer_approval(
-                    &sqs, &sfn, &queue, id, &answer, WORKFLOW_LIMIT,
-                )
-                .await?;
+                let subject = approve_in_console(&console, id).await?;
                 println!(
-                    "  [portal] approval request for {id} taken off the queue; answered {answer} with SendTaskSuccess ({})",
-                    message.body["subject"].as_str().unwrap_or_default()
+                    "  [portal] approval request for {id} ({subject}) approved on {console}approvals (SendTaskSuccess)"
                 );
                 anyhow::Ok(())
             })
@@ -135,6 +134,50 @@ async fn scenarios(stack: &Stack, out_dir: &Path) -> Result<()> {
 
     report(stack, &finished, out_dir).await?;
     check_expected(&finished)
+}
+
+/// Waits for `correlation_id`'s approval request on the console's
+/// approvals page and presses Approve; returns the request's subject.
+async fn approve_in_console(console: &str, correlation_id: &str) -> Result<String> {
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let pending: Vec<Value> = http
+            .get(format!("{console}api/approvals"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .context("reading the console's approvals")?
+            .json()
+            .await
+            .context("the console's approvals")?;
+        if let Some(request) = pending
+            .iter()
+            .find(|r| r["correlation_id"] == correlation_id)
+        {
+            let token = request["task_token"].as_str().unwrap_or_default();
+            http.post(format!("{console}approvals/answer"))
+                .form(&[
+                    ("token", token),
+                    ("decision", "approve"),
+                    ("approver", "demo"),
+                ])
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .context("pressing Approve in the console")?;
+            return Ok(request["subject"].as_str().unwrap_or_default().to_owned());
+        }
+        if started.elapsed() > WORKFLOW_LIMIT {
+            anyhow::bail!(
+                "no approval request for {correlation_id} reached the console within {WORKFLOW_LIMIT:?}"
+            );
+        }
+        // Polling, as a portal page refreshes.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
 }
 
 /// The demo fails loudly when a workflow did not end as designed.
@@ -171,6 +214,8 @@ async fn follow(sfn: &aws_sdk_sfn::Client, execution: &str, label: &str) -> Resu
 }
 
 async fn report(stack: &Stack, finished: &[(String, Finished)], out_dir: &Path) -> Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    let queue = stack.queue_url("NotificationQueue")?;
     heading("Executions: path, durations, state transitions");
     for (_, run) in finished {
         let name = run.arn.rsplit(':').next().unwrap_or(&run.arn);
@@ -246,8 +291,6 @@ async fn report(stack: &Stack, finished: &[(String, Finished)], out_dir: &Path) 
     }
 
     heading("SQS messages on the notification queue");
-    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
-    let queue = stack.queue_url("NotificationQueue")?;
     let messages = devstack::queue::peek_all(&sqs, &queue, Duration::from_secs(60)).await?;
     for message in &messages {
         let body = &message.body;
@@ -261,7 +304,9 @@ async fn report(stack: &Stack, finished: &[(String, Finished)], out_dir: &Path) 
                 .map_or_else(|| "-".to_owned(), mask_email)
         );
     }
-    println!("  (the approval request for order-B-2002 was taken off the queue by the portal)");
+    println!(
+        "  (the approval request for order-B-2002 was taken off the queue by the console's approvals page)"
+    );
 
     let id = "order-B-2002";
     heading(&format!(

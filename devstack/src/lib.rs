@@ -9,6 +9,7 @@
 //! warm reuse, timeouts); [`logs`] ships their output to CloudWatch Logs.
 
 pub mod clients;
+pub mod console;
 pub mod faults;
 pub mod functions;
 pub mod gateway;

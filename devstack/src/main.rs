@@ -116,6 +116,10 @@ async fn up(options: Options) -> Result<()> {
     let stack = Stack::start(options).await?;
     println!("Local stack up on {}", stack.endpoint);
     println!(
+        "  console       {} (executions, approvals, Logs Insights)",
+        stack.console_url()
+    );
+    println!(
         "  export AWS_ENDPOINT_URL={} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION={}",
         stack.endpoint, stack.spec.placement.region
     );

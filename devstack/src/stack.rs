@@ -184,7 +184,12 @@ impl Stack {
             client: reqwest::Client::new(),
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = gateway::router(gateway.clone());
+        let console = Arc::new(crate::console::Console::new(
+            spec.clone(),
+            crate::clients::config(&endpoint, &options.region),
+            log_dir.clone(),
+        ));
+        let app = crate::console::router(console).merge(gateway::router(gateway.clone()));
         let server = tokio::spawn(async move {
             let serving = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -270,6 +275,11 @@ impl Stack {
         let mut env = lambda_environment(spec, &self.launch, "external", "");
         env.remove("AWS_LAMBDA_RUNTIME_API");
         Ok(env)
+    }
+
+    /// The local console's address (executions, approvals, Logs Insights).
+    pub fn console_url(&self) -> String {
+        format!("{}/console/", self.endpoint)
     }
 
     /// Every line the function processes have written so far, across all

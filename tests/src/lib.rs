@@ -19,6 +19,7 @@
 pub mod aws_cli;
 pub mod backup_run;
 pub mod binaries;
+pub mod browser;
 pub mod export_server;
 pub mod fixture;
 pub mod local_stack;
