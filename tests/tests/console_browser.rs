@@ -265,6 +265,11 @@ async fn the_console_shows_runs_answers_approvals_and_runs_saved_queries() {
             .ends_with("invoices/B-2002.pdf")
     );
     let href = link.attr("href").await.ok().flatten().unwrap_or_default();
+    let sent = text(&browser, "#sent").await;
+    assert!(
+        sent.contains("invoice_ready"),
+        "the notification is not listed: {sent}"
+    );
     screenshot(&browser, "execution-succeeded").await;
     let pdf = reqwest::get(format!("{}{href}", stack.stack.endpoint))
         .await
@@ -286,7 +291,13 @@ async fn the_console_shows_runs_answers_approvals_and_runs_saved_queries() {
             .click()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        rows = text(&browser, "#results").await;
+        // The click navigates: wait for the answer page, not the old one.
+        let answer = browser
+            .wait()
+            .for_element(Locator::Css("#results, #query-error"))
+            .await
+            .unwrap_or_else(|e| panic!("no answer after Run query: {e}"));
+        rows = answer.text().await.unwrap_or_default();
         if rows.contains("Task.InvalidInput") {
             break;
         }

@@ -227,23 +227,19 @@ pub(crate) async fn page(
         crate::trail::select(lines.iter().map(String::as_str), &correlation)
     };
     let mut written = Vec::new();
-    if let Some(output) = described
+    let mut sent = Vec::new();
+    let outputs = described
         .output()
-        .and_then(|o| serde_json::from_str::<Value>(o).ok())
-    {
+        .into_iter()
+        .chain(runs.iter().filter_map(|r| r.output.as_deref()));
+    for output in outputs.filter_map(|o| serde_json::from_str::<Value>(o).ok()) {
         objects(&output, &mut written);
-    }
-    for run in &runs {
-        if let Some(output) = run
-            .output
-            .as_deref()
-            .and_then(|o| serde_json::from_str::<Value>(o).ok())
-        {
-            objects(&output, &mut written);
-        }
+        messages(&output, &mut sent);
     }
     written.sort();
     written.dedup();
+    sent.sort();
+    sent.dedup();
     let start_ms = described.start_date().to_millis().unwrap_or(0);
     let stop_ms = described.stop_date().and_then(|d| d.to_millis().ok());
     // Where the error arose (the last state with a failed attempt) and where
@@ -295,11 +291,14 @@ pub(crate) async fn page(
                         }
                         @for run in &runs { (state_details(run, &visits)) }
                     }
-                    @if !written.is_empty() {
+                    @if !written.is_empty() || !sent.is_empty() {
                         div.card #written {
                             h2 { "What the run wrote" }
                             ul { @for (bucket, key) in &written {
                                 li { a href=(format!("/console/object?bucket={}&key={}", urlencode(bucket), urlencode(key))) target="_blank" { "s3://" (bucket) "/" (key) } }
+                            } }
+                            ul #sent { @for (queue, kind, id) in &sent {
+                                li { "SQS " strong { (kind) } " on " span.mono { (queue.rsplit('/').next().unwrap_or(queue)) } span.muted { " · message " (id) } }
                             } }
                         }
                     }
@@ -456,6 +455,25 @@ fn objects(value: &Value, out: &mut Vec<(String, String)>) {
             map.values().for_each(|v| objects(v, out));
         }
         Value::Array(items) => items.iter().for_each(|v| objects(v, out)),
+        _ => {}
+    }
+}
+
+/// Every SQS message a task reported sending (`{"queue", "message_id"}`,
+/// as the notify task outputs): (queue URL, kind, message id).
+fn messages(value: &Value, out: &mut Vec<(String, String, String)>) {
+    match value {
+        Value::Object(map) => {
+            if let (Some(queue), Some(id)) = (
+                map.get("queue").and_then(Value::as_str),
+                map.get("message_id").and_then(Value::as_str),
+            ) {
+                let kind = map.get("kind").and_then(Value::as_str).unwrap_or("message");
+                out.push((queue.to_owned(), kind.to_owned(), id.to_owned()));
+            }
+            map.values().for_each(|v| messages(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| messages(v, out)),
         _ => {}
     }
 }
