@@ -36,6 +36,54 @@ fn input(i: usize) -> Value {
     })
 }
 
+/// Each failed execution's error, cause and the failures in its history:
+/// a load failure must say which call failed, or it cannot be told from a
+/// slow moment of the machine.
+async fn why_failed(
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+    failed: &[(&String, &String)],
+) -> String {
+    let mut out = Vec::new();
+    for (name, status) in failed {
+        let arn = format!(
+            "{}:{name}",
+            machine.replace(":stateMachine:", ":execution:")
+        );
+        let described = sfn.describe_execution().execution_arn(&arn).send().await;
+        let (error, cause) = described
+            .as_ref()
+            .map(|d| {
+                (
+                    d.error().unwrap_or("-").to_owned(),
+                    d.cause().unwrap_or("-").to_owned(),
+                )
+            })
+            .unwrap_or_else(|e| ("?".to_owned(), format!("{e:?}")));
+        let attempts: Vec<String> = devstack::workflow::history(sfn, &arn)
+            .await
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.error.is_some())
+                    .map(|e| {
+                        format!(
+                            "{} {}: {}",
+                            e.kind,
+                            e.error.as_deref().unwrap_or(""),
+                            e.cause.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "{name} {status} {error}: {cause}; history: {attempts:?}"
+        ));
+    }
+    out.join("\n")
+}
+
 /// Waits until no execution of `arn` is running, polling the service's
 /// own list as a dashboard would; returns the status of each.
 async fn wait_all(stack: &LocalStack, arn: &str, count: usize) -> BTreeMap<String, String> {
@@ -101,7 +149,12 @@ async fn concurrent_invoice_workflows_all_succeed_with_complete_trails() {
     let statuses = wait_all(&stack, &arn, count).await;
     let wall = clock.elapsed();
     let failed: Vec<_> = statuses.iter().filter(|(_, s)| *s != "SUCCEEDED").collect();
-    assert!(failed.is_empty(), "not all succeeded: {failed:?}");
+    if !failed.is_empty() {
+        panic!(
+            "not all succeeded: {}",
+            why_failed(&sfn, &arn, &failed).await
+        );
+    }
 
     // Latency per execution, from the service's own start and stop times.
     let mut latencies: Vec<Duration> = futures_util::stream::iter(started)
