@@ -14,7 +14,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Console, Page, PageError, layout};
+use super::{Console, Page, PageError, layout, text};
 use crate::queue::Received;
 
 /// The error name a rejection fails the task with (what `Catch` rules see).
@@ -162,12 +162,4 @@ pub(crate) async fn pending_json(
             })
             .collect(),
     )))
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

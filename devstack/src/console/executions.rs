@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::graph::{self, Visit, Visits};
 use super::mask::masked_text;
-use super::{Console, Page, PageError, layout_refreshing};
+use super::{Console, Page, PageError, layout_refreshing, text};
 
 /// The most executions listed per state machine.
 const LIST_LIMIT: i32 = 100;
@@ -508,14 +508,6 @@ pub(crate) async fn object(
         .context("reading the object")?
         .into_bytes();
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 pub(crate) fn time_text(ms: i64) -> String {
