@@ -109,6 +109,18 @@ async fn an_http_export_streams_with_memory_independent_of_its_size() {
         assert_eq!(entries[0]["sha256"], sha256_of(size, pattern_byte));
         assert_eq!(entries[0]["size"], size);
         assert_eq!(index["totals"]["bytes"], size);
+        // Declared at CreateMultipartUpload, S3 keeps a checksum of the
+        // object (composite CRC32 of the parts) that readers can verify.
+        let stored = moto
+            .s3()
+            .head_object()
+            .bucket(BACKUPS)
+            .key(entries[0]["key"].as_str().unwrap_or_default())
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(stored.checksum_crc32().is_some(), "{stored:?}");
     }
     // Eight times the data must not mean more memory: a few 5 MiB parts
     // are buffered at a time. Allow for allocator noise, not for buffering.

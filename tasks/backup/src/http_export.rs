@@ -227,6 +227,10 @@ async fn open(
         .content_type("application/octet-stream")
         .metadata("correlation-id", job.correlation_id)
         .set_storage_class(job.storage_class.cloned())
+        // The SDK sends each part's CRC32 anyway; declared here, S3 keeps a
+        // checksum of the object that GetObject can verify (`aws s3 cp`
+        // declares it too).
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
         .send()
         .await
         .map_err(|e| TaskError::from(e).context("starting the export upload"))?;

@@ -52,10 +52,13 @@ pub async fn finished_parts(
         };
         for part in page.parts() {
             if let (Some(number), Some(etag)) = (part.part_number(), part.e_tag()) {
+                // An upload created with a checksum algorithm must name each
+                // part's checksum when it completes; ListParts returns them.
                 parts.push(
                     CompletedPart::builder()
                         .part_number(number)
                         .e_tag(etag)
+                        .set_checksum_crc32(part.checksum_crc32().map(str::to_owned))
                         .build(),
                 );
             }
