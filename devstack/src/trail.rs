@@ -2,9 +2,9 @@
 //! the saved "everything for one correlation ID" Logs Insights query shows.
 //!
 //! Lines come from the emulated CloudWatch Logs while a stack runs, or from
-//! the local copies of the log streams after it stopped. moto's Logs Insights
-//! understands too little of the query language to run the saved query, so
-//! the filter runs here, on the same field.
+//! the local copies of the log streams after it stopped (when no endpoint
+//! is left to run the saved query on; a running stack answers the query
+//! itself, see [`crate::insights`]), filtered here on the same field.
 
 use std::path::Path;
 
