@@ -92,12 +92,37 @@ fn states(out: &mut String, ids: &mut Ids, scope: &str, machine: &Value, visits:
             Some(Visit::Running) => ("#d1e9ff", "#175cd3"),
             None => ("#ffffff", "#98a2b3"),
         };
+        let retriers: Vec<String> = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "≤{} ×{}",
+                    r["MaxAttempts"].as_u64().unwrap_or(3),
+                    r["BackoffRate"].as_f64().unwrap_or(2.0)
+                )
+            })
+            .collect();
+        // Retry rules go in the node's second line (a labelled self-loop
+        // made the drawing twice as wide); the loop itself marks them.
+        let mut text = format!("{shown} ({kind})");
+        if !retriers.is_empty() {
+            let _ = write!(text, "\nretry {}", shorten(&retriers.join(", "), 40));
+            let attempts = visits.get(name).map_or(0, |v| v.1);
+            if attempts > 0 {
+                let _ = write!(text, " — failed {attempts}×");
+            }
+        }
         let shape = if kind == "Choice" { "ellipse" } else { "box" };
         let _ = writeln!(
             out,
             "  {id} [label=\"{}\", shape={shape}, style=filled, fillcolor=\"{fill}\", color=\"{border}\"];",
-            label(&format!("{shown} ({kind})"))
+            label(&text)
         );
+        if !retriers.is_empty() {
+            let _ = writeln!(out, "  {id} -> {id} [style=dotted, color=\"#b54708\"];");
+        }
         let taken = |target: &str| visits.contains_key(name) && visits.contains_key(target);
         let edge = |out: &mut String,
                     ids: &mut Ids,
@@ -148,30 +173,6 @@ fn states(out: &mut String, ids: &mut Ids, scope: &str, machine: &Value, visits:
                     "#b42318",
                 );
             }
-        }
-        let retriers: Vec<String> = state["Retry"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                format!(
-                    "≤{} ×{}",
-                    r["MaxAttempts"].as_u64().unwrap_or(3),
-                    r["BackoffRate"].as_f64().unwrap_or(2.0)
-                )
-            })
-            .collect();
-        if !retriers.is_empty() {
-            let attempts = visits.get(name).map_or(0, |v| v.1);
-            let mut text = format!("retry {}", retriers.join(", "));
-            if attempts > 0 {
-                let _ = write!(text, " — failed {attempts}×");
-            }
-            let _ = writeln!(
-                out,
-                "  {id} -> {id} [label=\"{}\", style=dotted, color=\"#b54708\"];",
-                label(&shorten(&text, 60))
-            );
         }
         let inner = |body: &Value| body.get("StartAt").is_some().then_some(body.clone());
         let mut children: Vec<(String, Value)> = Vec::new();
@@ -232,9 +233,12 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// A DOT label: quotes and backslashes escaped (the SVG writer escapes `<&`).
+/// A DOT label: quotes and backslashes escaped, line breaks as DOT's `\n`
+/// (the SVG writer escapes `<&`).
 fn label(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "'")
+    text.replace('\\', "\\\\")
+        .replace('"', "'")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -275,7 +279,10 @@ mod tests {
             dot.contains("label=\"catch States.ALL\", style=dashed, color=\"#b42318\""),
             "{dot}"
         );
-        assert!(dot.contains("retry ≤5 ×2 — failed 2×"), "{dot}");
+        assert!(
+            dot.contains("Price (Task)\\nretry ≤5 ×2 — failed 2×"),
+            "{dot}"
+        );
         assert!(dot.contains("label=\"Each › Copy (Task)\""), "{dot}");
         assert!(dot.contains("label=\"each item\""), "{dot}");
         // Failed red, never entered grey.

@@ -180,7 +180,7 @@ button.reject { background:#fff; border-color:var(--bad); color:var(--bad); }
 pre { background:#f2f4f7; padding:10px; border-radius:6px; overflow:auto; max-height:360px; font-size:12px; margin:6px 0; }
 .muted { color:var(--muted); } .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size:12px; }
 .grid { display:grid; grid-template-columns: minmax(380px, 1fr) minmax(420px, 1.2fr); gap:16px; align-items:start; }
-.graph { overflow:auto; } .graph svg { max-width:none; height:auto; }
+.graph { overflow:auto; } .graph svg { max-width:100%; min-width:900px; height:auto; }
 .legend span { margin-right:14px; font-size:12px; }
 .swatch { display:inline-block; width:12px; height:12px; border-radius:3px; vertical-align:-2px; margin-right:4px; border:1px solid #98a2b3; }
 details { border-bottom:1px solid var(--line); padding:6px 0; } summary { cursor:pointer; }
