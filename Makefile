@@ -74,8 +74,9 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	target/debug/scan-logs $(SUITE_LOGS) events
 
 # The quick loop: unit tests of every crate, the runtime harness, Sentry's
-# transport and the PDF checks. No moto, no local stack.
-test-fast: system-deps
+# transport, the PDF checks and the Python unit tests of devstack/moto. No
+# moto server, no local stack.
+test-fast: $(VENV_STAMP) system-deps
 	cargo build --locked -p tests --bin fixture-task
 	cargo test --workspace --locked --lib
 	cargo test --locked -p tests --test runtime_harness --test sentry_transport
