@@ -74,6 +74,14 @@ const LOADER: &[(&str, &str)] = &[
         "insights/query.py",
         include_str!("../moto/devstack_moto/insights/query.py"),
     ),
+    (
+        "insights/scanner.py",
+        include_str!("../moto/devstack_moto/insights/scanner.py"),
+    ),
+    (
+        "insights/values.py",
+        include_str!("../moto/devstack_moto/insights/values.py"),
+    ),
 ];
 
 /// How many lines of moto's log a start-up error quotes.

@@ -9,6 +9,7 @@
 //! Nothing of it is part of what `sam deploy` ships.
 
 mod approvals;
+mod execution;
 mod executions;
 mod graph;
 mod mask;
@@ -71,7 +72,7 @@ pub fn router(console: Arc<Console>) -> Router {
     Router::new()
         .route("/console", get(executions::list))
         .route("/console/", get(executions::list))
-        .route("/console/execution", get(executions::page))
+        .route("/console/execution", get(execution::page))
         .route("/console/object", get(executions::object))
         .route("/console/approvals", get(approvals::page))
         .route("/console/approvals/answer", post(approvals::answer))

@@ -19,44 +19,12 @@ without AWS; docs/local-fidelity.md lists each):
 
 from __future__ import annotations
 
-import datetime
 import math
-import re
 
 from .query import AGGREGATES, Command, QuerySyntaxError
+from .values import SCALAR_FUNCTIONS, as_number, binary, call, cell_text, sort_key, text_value, truthy, value
 
 DEFAULT_COLUMNS = ["@timestamp", "@message"]
-
-_SCALAR_FUNCTIONS = {
-    "ispresent",
-    "isempty",
-    "isblank",
-    "isvalidip",
-    "strcontains",
-    "concat",
-    "tolower",
-    "toupper",
-    "strlen",
-    "substr",
-    "replace",
-    "trim",
-    "ltrim",
-    "rtrim",
-    "abs",
-    "ceil",
-    "floor",
-    "sqrt",
-    "log",
-    "greatest",
-    "least",
-    "coalesce",
-    "bin",
-    "datefloor",
-    "dateceil",
-    "frommillis",
-    "tomillis",
-}
-
 
 class Result:
     """What a query returned: rows of (field, value) and its statistics."""
@@ -89,7 +57,7 @@ def _check_expr(expr, aggregates_allowed: bool) -> None:
         if name in AGGREGATES:
             if not aggregates_allowed:
                 raise QuerySyntaxError(f"{name}() is an aggregate: use it in stats", 0)
-        elif name not in _SCALAR_FUNCTIONS:
+        elif name not in SCALAR_FUNCTIONS:
             raise QuerySyntaxError(f"unknown function {name}()", 0)
         for arg in expr[2]:
             if name == "count" and arg[0] == "star":
@@ -116,7 +84,7 @@ def run(commands: list[Command], records: list[dict], limit: int) -> Result:
     for command in commands:
         name = command.name
         if name == "filter":
-            rows = [row for row in rows if _truthy(value(command.items[0], row))]
+            rows = [row for row in rows if truthy(value(command.items[0], row))]
         elif name in ("fields", "display"):
             for row in rows:
                 for expr, alias in command.items:
@@ -146,7 +114,7 @@ def run(commands: list[Command], records: list[dict], limit: int) -> Result:
             for expr, descending in reversed(command.items):
                 present = [r for r in rows if value(expr, r) is not None]
                 missing = [r for r in rows if value(expr, r) is None]
-                present.sort(key=lambda r: _sort_key(value(expr, r)), reverse=descending)
+                present.sort(key=lambda r: sort_key(value(expr, r)), reverse=descending)
                 rows = present + missing
         elif name == "limit":
             rows = rows[: command.items[0]]
@@ -164,160 +132,11 @@ def run(commands: list[Command], records: list[dict], limit: int) -> Result:
     shown = display or columns or DEFAULT_COLUMNS
     out = []
     for row in rows[:limit]:
-        cells = [(field, _text(field, row.get(field))) for field in shown if row.get(field) is not None]
+        cells = [(field, cell_text(field, row.get(field))) for field in shown if row.get(field) is not None]
         if not aggregated:
             cells.append(("@ptr", row["@ptr"]))
         out.append(cells)
     return Result(out, matched, scanned, scanned_bytes)
-
-
-# ------------------------------------------------------------------ values
-def value(expr, row: dict):
-    """The value of ``expr`` for one event; ``None`` when unknown or missing."""
-    kind = expr[0]
-    if kind == "field":
-        return row.get(expr[1])
-    if kind == "lit":
-        return expr[1]
-    if kind == "duration":
-        return expr[1]
-    if kind == "not":
-        inner = _truth(value(expr[1], row))
-        return None if inner is None else not inner
-    if kind == "neg":
-        number = _as_number(value(expr[1], row))
-        return None if number is None else -number
-    if kind == "like":
-        subject = value(expr[1], row)
-        if subject is None:
-            return None
-        subject = _text_value(subject)
-        pattern = expr[2]
-        found = pattern[1].search(subject) is not None if pattern[0] == "regex" else pattern[1] in subject
-        return found != expr[3]
-    if kind == "in":
-        subject = value(expr[1], row)
-        if subject is None:
-            return None
-        found = any(_equal(subject, value(item, row)) for item in expr[2])
-        return found != expr[3]
-    if kind == "op":
-        return _binary(expr[1], expr[2], expr[3], row)
-    if kind == "call":
-        return _call(expr[1], [lambda a=a: value(a, row) for a in expr[2]], row)
-    return None
-
-
-def _binary(op: str, left_expr, right_expr, row: dict):
-    if op in ("and", "or"):
-        left = _truth(value(left_expr, row))
-        if op == "and" and left is False:
-            return False
-        if op == "or" and left is True:
-            return True
-        right = _truth(value(right_expr, row))
-        if op == "and":
-            return False if right is False else (None if None in (left, right) else True)
-        return True if right is True else (None if None in (left, right) else False)
-    left, right = value(left_expr, row), value(right_expr, row)
-    if left is None or right is None:
-        return None
-    if op in ("=", "!="):
-        return _equal(left, right) == (op == "=")
-    if op in ("<", ">", "<=", ">="):
-        a, b = _as_number(left), _as_number(right)
-        if a is None or b is None:
-            a, b = _text_value(left), _text_value(right)
-        return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
-    a, b = _as_number(left), _as_number(right)
-    if a is None or b is None:
-        return None
-    try:
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            return a / b
-        if op == "%":
-            return a % b
-        if op == "^":
-            return a**b
-    except (ZeroDivisionError, OverflowError):
-        return None
-    return None
-
-
-def _call(name: str, args, row: dict):
-    # args are thunks: ispresent() must see a missing field, not fail on it.
-    values = [arg() for arg in args]
-    if name == "ispresent":
-        return values[0] is not None
-    if name == "isempty":
-        return values[0] is None or values[0] == ""
-    if name == "isblank":
-        return values[0] is None or (isinstance(values[0], str) and values[0].strip() == "")
-    if name == "coalesce":
-        return next((v for v in values if v is not None), None)
-    if name in ("bin", "datefloor", "dateceil"):
-        period = values[-1]
-        stamp = row.get("@timestamp") if name == "bin" else values[0]
-        stamp, period = _as_number(stamp), _as_number(period)
-        if stamp is None or not period:
-            return None
-        floor = int(stamp // period * period)
-        return _Time(floor if name != "dateceil" or floor == stamp else floor + int(period))
-    if any(v is None for v in values):
-        return None
-    if name == "strcontains":
-        return 1 if _text_value(values[1]) in _text_value(values[0]) else 0
-    if name == "concat":
-        return "".join(_text_value(v) for v in values)
-    if name == "tolower":
-        return _text_value(values[0]).lower()
-    if name == "toupper":
-        return _text_value(values[0]).upper()
-    if name == "strlen":
-        return len(_text_value(values[0]))
-    if name == "substr":
-        text = _text_value(values[0])
-        start = int(_as_number(values[1]) or 0)
-        return text[start : start + int(_as_number(values[2]))] if len(values) > 2 else text[start:]
-    if name == "replace":
-        return _text_value(values[0]).replace(_text_value(values[1]), _text_value(values[2]))
-    if name in ("trim", "ltrim", "rtrim"):
-        text = _text_value(values[0])
-        return {"trim": text.strip, "ltrim": text.lstrip, "rtrim": text.rstrip}[name]()
-    if name == "isvalidip":
-        return re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", _text_value(values[0])) is not None
-    if name == "frommillis":
-        return _Time(int(_as_number(values[0]) or 0))
-    if name == "tomillis":
-        return _as_number(values[0])
-    numbers = [_as_number(v) for v in values]
-    if any(n is None for n in numbers):
-        return None
-    if name == "abs":
-        return abs(numbers[0])
-    if name == "ceil":
-        return math.ceil(numbers[0])
-    if name == "floor":
-        return math.floor(numbers[0])
-    if name == "sqrt":
-        return math.sqrt(numbers[0]) if numbers[0] >= 0 else None
-    if name == "log":
-        return math.log(numbers[0]) if numbers[0] > 0 else None
-    if name == "greatest":
-        return max(numbers)
-    if name == "least":
-        return min(numbers)
-    return None
-
-
-class _Time(int):
-    """A time value (milliseconds) that prints as Logs Insights prints times."""
 
 
 # ------------------------------------------------------------------- stats
@@ -339,7 +158,7 @@ def _stats(command: Command, rows: list[dict]) -> list[dict]:
             result[alias] = _aggregate_value(expr, members)
         out.append(result)
     if any(expr[0] == "call" and expr[1] == "bin" for expr, _ in command.by):
-        out.sort(key=lambda r: [_sort_key(r.get(alias)) for _, alias in command.by])
+        out.sort(key=lambda r: [sort_key(r.get(alias)) for _, alias in command.by])
     return out
 
 
@@ -349,14 +168,14 @@ def _aggregate_value(expr, members: list[dict]):
         return _aggregate(expr[1], expr[2], members)
     if kind == "op":
         fake = {"l": _aggregate_value(expr[2], members), "r": _aggregate_value(expr[3], members)}
-        return _binary(expr[1], ("field", "l"), ("field", "r"), fake)
+        return binary(expr[1], ("field", "l"), ("field", "r"), fake)
     if kind == "neg":
-        inner = _as_number(_aggregate_value(expr[1], members))
+        inner = as_number(_aggregate_value(expr[1], members))
         return None if inner is None else -inner
     if kind == "call":
         args = [("field", f"a{i}") for i in range(len(expr[2]))]
         fake = {f"a{i}": _aggregate_value(arg, members) for i, arg in enumerate(expr[2])}
-        return _call(expr[1], [lambda a=a: value(a, fake) for a in args], fake)
+        return call(expr[1], [lambda a=a: value(a, fake) for a in args], fake)
     if kind == "lit":
         return expr[1]
     return value(expr, members[0]) if members else None
@@ -370,13 +189,13 @@ def _aggregate(name: str, args, members: list[dict]):
     present = [(row, value(args[0], row)) for row in members] if args else []
     present = [(row, v) for row, v in present if v is not None]
     if name == "count_distinct":
-        return len({_text_value(v) for _, v in present})
+        return len({text_value(v) for _, v in present})
     if name in ("earliest", "latest"):
         if not present:
             return None
         pick = min if name == "earliest" else max
         return pick(present, key=lambda item: item[0]["@timestamp"])[1]
-    numbers = [n for n in (_as_number(v) for _, v in present) if n is not None]
+    numbers = [n for n in (as_number(v) for _, v in present) if n is not None]
     if not numbers:
         return None
     if name == "sum":
@@ -395,7 +214,7 @@ def _aggregate(name: str, args, members: list[dict]):
     if name in ("pct", "percentile"):
         if len(args) < 2:
             raise QuerySyntaxError(f"{name}() takes a field and a percentile", 0)
-        rank = _as_number(value(args[1], {}))
+        rank = as_number(value(args[1], {}))
         if rank is None or not 0 <= rank <= 100:
             raise QuerySyntaxError(f"{name}() takes a percentile from 0 to 100", 0)
         ordered = sorted(numbers)
@@ -404,65 +223,3 @@ def _aggregate(name: str, args, members: list[dict]):
     return None
 
 
-# ---------------------------------------------------------------- helpers
-def _as_number(v):
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, (int, float)):
-        return v
-    if isinstance(v, str):
-        try:
-            number = float(v)
-        except ValueError:
-            return None
-        return int(number) if number.is_integer() and re.fullmatch(r"-?\d+", v.strip()) else number
-    return None
-
-
-def _equal(a, b) -> bool:
-    x, y = _as_number(a), _as_number(b)
-    if x is not None and y is not None and not (isinstance(a, str) and isinstance(b, str)):
-        return x == y
-    return _text_value(a) == _text_value(b)
-
-
-def _truth(v):
-    if v is None:
-        return None
-    return _truthy(v)
-
-
-def _truthy(v) -> bool:
-    if v is None or v is False:
-        return False
-    if v is True:
-        return True
-    if isinstance(v, (int, float)):
-        return v != 0
-    return v != ""
-
-
-def _sort_key(v):
-    number = _as_number(v)
-    return (0, number, "") if number is not None else (1, 0, _text_value(v))
-
-
-def _text_value(v) -> str:
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, _Time):
-        return _time_text(int(v))
-    if isinstance(v, float):
-        return format(v, ".15g") if not v.is_integer() else str(int(v))
-    return str(v)
-
-
-def _time_text(millis: int) -> str:
-    stamp = datetime.datetime.fromtimestamp(millis / 1000, tz=datetime.timezone.utc)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S.") + f"{millis % 1000:03d}"
-
-
-def _text(field: str, v) -> str:
-    if field in ("@timestamp", "@ingestionTime") and isinstance(v, (int, float)) and not isinstance(v, bool):
-        return _time_text(int(v))
-    return _text_value(v)
