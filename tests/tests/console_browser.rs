@@ -32,20 +32,10 @@ async fn execution_url(stack: &LocalStack, name: &str) -> String {
         .state_machine_arn("InvoiceStateMachine")
         .unwrap_or_else(|e| panic!("{e}"))
         .replace(":stateMachine:", ":execution:");
-    format!(
-        "{}execution?arn={}",
-        stack.stack.console_url(),
-        urlencode(&format!("{arn}:{name}"))
-    )
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    let page = format!("{}execution", stack.stack.console_url());
+    reqwest::Url::parse_with_params(&page, [("arn", format!("{arn}:{name}"))])
+        .unwrap_or_else(|e| panic!("{page}: {e}"))
+        .to_string()
 }
 
 /// Opens the approvals page until `correlation_id`'s request is on it.
