@@ -43,6 +43,12 @@ impl TimedApi {
     /// Hands out `payload` and waits for the answer: when it arrived and
     /// whether it was a success.
     pub async fn invoke(&self, payload: Bytes, limit: Duration) -> Result<(Instant, bool)> {
+        let (answered, reply) = self.invoke_reply(payload, limit).await?;
+        Ok((answered, matches!(reply, Reply::Response(_))))
+    }
+
+    /// As [`TimedApi::invoke`], with what the process posted.
+    pub async fn invoke_reply(&self, payload: Bytes, limit: Duration) -> Result<(Instant, Reply)> {
         let id = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let deadline_ms = (SystemTime::now() + Duration::from_secs(60))
             .duration_since(UNIX_EPOCH)
@@ -59,7 +65,7 @@ impl TimedApi {
             .await
             .context("no answer in time")?
             .context("the Runtime API stopped")?;
-        Ok((answer.answered, matches!(answer.reply, Reply::Response(_))))
+        Ok((answer.answered, answer.reply))
     }
 }
 

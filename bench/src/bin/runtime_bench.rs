@@ -9,7 +9,9 @@
 //!   without `common`, Sentry off and on (a local endpoint);
 //!
 //! Usage: `runtime-bench <out-dir> <release-bin-dir> <python>` from the
-//! repository root.
+//! repository root; `runtime-bench warm <program>...` runs only the
+//! interleaved warm loop over the given echo programs (A/B runs of two
+//! builds) and prints its table.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -157,6 +159,33 @@ async fn warm_round_trips(programs: &[Program], invocations: usize) -> Result<Ve
     Ok(micros)
 }
 
+/// `runtime-bench warm <program>...`: the warm loop alone, for A/B runs.
+async fn warm_ab(binaries: &[String]) -> Result<()> {
+    let payload = envelope("bench-1", json!({"order_id": "A-1001", "n": 1}));
+    let programs: Vec<Program> = binaries
+        .iter()
+        .map(|binary| Program {
+            label: binary.clone(),
+            command: PathBuf::from(binary),
+            args: Vec::new(),
+            cwd: None,
+            env: echo_env("echo"),
+            payload: payload.clone(),
+        })
+        .collect();
+    let mut table = String::from(
+        "| program | invocations | median µs | min | max | p99 |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (program, micros) in programs
+        .iter()
+        .zip(warm_round_trips(&programs, WARM_INVOCATIONS).await?)
+    {
+        table.push_str(&row(&program.label, &micros, "µs"));
+    }
+    print!("{table}");
+    Ok(())
+}
+
 fn row(label: &str, values: &[f64], unit: &str) -> String {
     match summarise(values) {
         Some(s) => format!(
@@ -170,6 +199,11 @@ fn row(label: &str, values: &[f64], unit: &str) -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, binaries @ ..] = args.as_slice()
+        && mode == "warm"
+    {
+        return warm_ab(binaries).await;
+    }
     let [_, out_dir, bin_dir, python] = args.as_slice() else {
         bail!("usage: runtime-bench <out-dir> <release-bin-dir> <python>");
     };

@@ -1,0 +1,55 @@
+//! The first-call baseline: a bare `lambda_runtime` function sending one SQS
+//! message per invocation (to the notify task's FIFO queue) with a plain SDK client, nothing of `common`.
+//! `FIRST_CALL_MODE` says when the SDK's work happens:
+//!
+//! - `lazy`: configuration and client on the first invocation;
+//! - `init` (default, what AWS's examples do): configuration and client at
+//!   init, so the HTTPS client and its trust store are built before the
+//!   first event, and the TLS connection opens on the first request;
+//! - `warm`: as `init`, plus one `GetQueueAttributes` request at init, so
+//!   the first invocation finds an open TLS connection in the pool.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::QueueAttributeName;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+async fn client() -> Client {
+    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let queue_url = std::env::var("NOTIFY_QUEUE_URL")?;
+    let mode = std::env::var("FIRST_CALL_MODE").unwrap_or_else(|_| "init".to_owned());
+    let sqs = OnceCell::new();
+    if mode != "lazy" {
+        let client = client().await;
+        if mode == "warm" {
+            client
+                .get_queue_attributes()
+                .queue_url(&queue_url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await?;
+        }
+        let _ = sqs.set(client);
+    }
+    let (sqs, queue_url) = (&sqs, &queue_url);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let sqs = sqs.get_or_init(client).await;
+        let sent = sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(event.payload.to_string())
+            // The notify queue is FIFO, as the template makes it.
+            .message_group_id("bench")
+            .message_deduplication_id(&event.context.request_id)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        Ok::<Value, Error>(serde_json::json!({ "message_id": sent.message_id() }))
+    }))
+    .await
+}

@@ -1,0 +1,379 @@
+//! `make bench`'s first-call section: cold start and the first AWS request
+//! over TLS, under Lambda-like CPU shares.
+//!
+//! - TLS: a TLS-terminating proxy on 127.0.0.1 in front of the local stack,
+//!   with a certificate from a test CA made here by `openssl`. Programs trust
+//!   it through `SSL_CERT_FILE` (read by the SDK's rustls-native-certs), set
+//!   to the system bundle plus the test CA: parsing a full bundle is part of
+//!   what a cold start pays, as on Lambda (one bundle of about 140 roots).
+//!   Verification is never turned off.
+//! - CPU: Lambda gives a function CPU in proportion to its memory, one vCPU
+//!   at 1,769 MB. A CPU-quota cgroup per share (`cpu.cfs_quota_us` over a
+//!   100 ms `cpu.cfs_period_us` on cgroup v1, `cpu.max` on v2) holds each
+//!   program: 128 MB → 7.24 %, 512 MB → 28.9 %, 1,769 MB → 100 % of one CPU.
+//!   The proxy and the local stack stay outside it, as AWS's endpoints are.
+//!   Lambda does not document whether init gets more CPU, so init runs
+//!   under the same share.
+//!
+//! Usage: `first-call-bench <out-dir> <release-bin-dir>` from the repository
+//! root (as root, to write the cgroup files).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::body::Bytes;
+use bench::{TimedApi, summarise};
+use devstack::runtime_api::Reply;
+use devstack::stack::{Options, Stack};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+const STARTS: usize = 10;
+const LIMIT: Duration = Duration::from_secs(60);
+const PERIOD_US: u64 = 100_000;
+/// Lambda's memory sizes for the shares measured, and the one with a whole vCPU.
+const MEMORY_MB: [u64; 3] = [128, 512, 1769];
+const FULL_CPU_MB: u64 = 1769;
+
+/// The CPU quota per period for a function of `memory_mb`.
+fn quota_us(memory_mb: u64) -> u64 {
+    PERIOD_US * memory_mb.min(FULL_CPU_MB) / FULL_CPU_MB
+}
+
+/// A CPU-quota cgroup this bench made, removed on drop.
+struct CpuShare {
+    dir: PathBuf,
+    procs: PathBuf,
+}
+
+impl CpuShare {
+    fn create(memory_mb: u64) -> Result<Self> {
+        let quota = quota_us(memory_mb);
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        let name = format!("sfn-task-bench-{memory_mb}mb");
+        if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())?;
+            return Ok(Self {
+                procs: dir.join("cgroup.procs"),
+                dir,
+            });
+        }
+        let v2 = Path::new("/sys/fs/cgroup");
+        if v2.join("cgroup.controllers").exists() {
+            let dir = v2.join(name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}"))?;
+            return Ok(Self {
+                procs: dir.join("cgroup.procs"),
+                dir,
+            });
+        }
+        bail!("no cgroup CPU controller at /sys/fs/cgroup (v1 cpu or v2)")
+    }
+}
+
+impl Drop for CpuShare {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The test CA, the proxy's certificate and the trust bundle programs get.
+struct TestTls {
+    bundle: PathBuf,
+    acceptor: TlsAcceptor,
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running openssl")?;
+    if !status.success() {
+        bail!("openssl {args:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn test_tls(dir: &Path) -> Result<TestTls> {
+    std::fs::create_dir_all(dir)?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sfn-task bench CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(dir, &ca)?;
+    let mut csr = vec!["req", "-new", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(dir, &csr)?;
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )?;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    )?;
+    let system = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .context("no system CA bundle to build the trust bundle from")?;
+    let bundle = dir.join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        system + &std::fs::read_to_string(dir.join("ca.pem"))?,
+    )?;
+    let certs =
+        CertificateDer::pem_file_iter(dir.join("server.pem"))?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key"))?;
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(TestTls {
+        bundle,
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+    })
+}
+
+/// Terminates TLS on 127.0.0.1 and forwards the plain bytes to `upstream`.
+async fn start_proxy(acceptor: TlsAcceptor, upstream: String) -> Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut plain) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    Ok(format!("https://localhost:{}", address.port()))
+}
+
+/// One program as measured: its label, binary and environment.
+struct Program {
+    label: String,
+    command: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Measured {
+    init_ms: Vec<f64>,
+    first_ms: Vec<f64>,
+    total_ms: Vec<f64>,
+}
+
+async fn cold_starts(program: &Program, share: &CpuShare, payload: &Bytes) -> Result<Measured> {
+    let mut measured = Measured::default();
+    for _ in 0..STARTS {
+        let api = TimedApi::start().await?;
+        let started = Instant::now();
+        // The shell joins the cgroup, then becomes the program: everything
+        // the program runs is under the share from its first instruction.
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(r#"echo $$ > "$0" && exec "$1""#)
+            .arg(&share.procs)
+            .arg(&program.command)
+            .env_clear()
+            .envs(&program.env)
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", program.command.display()))?;
+        let asked = api.first_next(LIMIT).await?;
+        let sent = Instant::now();
+        let (answered, reply) = api.invoke_reply(payload.clone(), LIMIT).await?;
+        let _ = child.kill().await;
+        if let Reply::Error(body) = reply {
+            bail!(
+                "{}: the first invocation failed: {}",
+                program.label,
+                String::from_utf8_lossy(&body)
+            );
+        }
+        measured.init_ms.push((asked - started).as_secs_f64() * 1e3);
+        measured
+            .first_ms
+            .push((answered - sent).as_secs_f64() * 1e3);
+        measured
+            .total_ms
+            .push((answered - started).as_secs_f64() * 1e3);
+    }
+    Ok(measured)
+}
+
+fn median(values: &[f64]) -> String {
+    summarise(values).map_or("-".to_owned(), |s| {
+        format!("{:.1} ({:.1}–{:.1})", s.p50, s.min, s.max)
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, out_dir, bin_dir] = args.as_slice() else {
+        bail!("usage: first-call-bench <out-dir> <release-bin-dir>");
+    };
+    let (out_dir, bin_dir) = (PathBuf::from(out_dir), PathBuf::from(bin_dir));
+    std::fs::create_dir_all(&out_dir)?;
+    let root = std::env::current_dir()?;
+    let report = match CpuShare::create(FULL_CPU_MB) {
+        Err(err) => format!("Not measured on this machine: {err:#}.\n"),
+        Ok(probe) => {
+            drop(probe);
+            let mut options = Options::for_project(&root, bin_dir.clone());
+            options.state_dir = root.join(".local/bench-first-call");
+            let stack = Stack::start(options).await?;
+            let result = run(&stack, &bin_dir, &out_dir).await;
+            stack.stop().await;
+            result?
+        }
+    };
+    std::fs::write(out_dir.join("first-call.md"), report)?;
+    Ok(())
+}
+
+async fn run(stack: &Stack, bin_dir: &Path, out_dir: &Path) -> Result<String> {
+    let tls = test_tls(&out_dir.join("first-call-tls"))?;
+    let upstream = stack
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let endpoint = start_proxy(tls.acceptor.clone(), upstream).await?;
+    let mut notify_env = stack.function_environment("NotifyFunction")?;
+    notify_env.insert("AWS_ENDPOINT_URL".to_owned(), endpoint.clone());
+    notify_env.insert("SSL_CERT_FILE".to_owned(), tls.bundle.display().to_string());
+    notify_env.insert(
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+        "128".to_owned(),
+    );
+    let program = |label: &str, binary: &str, extra: &[(&str, &str)]| {
+        let mut env = notify_env.clone();
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Program {
+            label: label.to_owned(),
+            command: bin_dir.join(binary),
+            env,
+        }
+    };
+    let programs = [
+        program("echo-bare (no AWS call)", "echo-bare", &[]),
+        program("echo-common (no AWS call)", "echo-common", &[]),
+        program(
+            "bare SDK, client on first use",
+            "first-call-bare",
+            &[("FIRST_CALL_MODE", "lazy")],
+        ),
+        program(
+            "bare SDK, client at init",
+            "first-call-bare",
+            &[("FIRST_CALL_MODE", "init")],
+        ),
+        program(
+            "bare SDK, client at init + one request at init",
+            "first-call-bare",
+            &[("FIRST_CALL_MODE", "warm")],
+        ),
+        program("notify (`common`)", "notify", &[]),
+    ];
+    let payload = Bytes::from(
+        json!({
+            "correlation_id": "bench-first-call",
+            "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:first-call",
+            "state_name": "Notify",
+            "retry_count": 0,
+            "input": {"kind": "invoice_ready", "subject": "Invoice A-1001 is ready", "details": {"key": "invoices/A-1001.pdf"}},
+        })
+        .to_string(),
+    );
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "Each program started {STARTS} times inside a CPU-quota cgroup; its first invocation sends one SQS message over TLS (test CA through `SSL_CERT_FILE`, system bundle + test CA). Median (min–max), ms.\n"
+    );
+    for memory_mb in MEMORY_MB {
+        let share = CpuShare::create(memory_mb)?;
+        let percent = quota_us(memory_mb) as f64 * 100.0 / PERIOD_US as f64;
+        let _ = writeln!(
+            report,
+            "**{memory_mb} MB** (quota {} µs per {PERIOD_US} µs: {percent:.2} % of one CPU)\n\n| program | init | first invocation | init + first invocation |\n|---|---:|---:|---:|",
+            quota_us(memory_mb)
+        );
+        for program in &programs {
+            eprintln!("first call: {memory_mb} MB, {}", program.label);
+            let m = cold_starts(program, &share, &payload).await?;
+            let _ = writeln!(
+                report,
+                "| {} | {} | {} | {} |",
+                program.label,
+                median(&m.init_ms),
+                median(&m.first_ms),
+                median(&m.total_ms)
+            );
+        }
+        report.push('\n');
+    }
+    Ok(report)
+}
