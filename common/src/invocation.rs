@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use lambda_runtime::Diagnostic;
 use sentry::SentryFutureExt;
 use serde::Serialize;
@@ -37,6 +38,7 @@ pub(crate) struct Shared {
     pub service: &'static str,
     pub settings: Settings,
     pub aws: Arc<crate::aws::LazyConfig>,
+    pub deadline_timer: guard::DeadlineTimer,
 }
 
 /// An invocation's payload: as the Runtime API delivered it, or already a
@@ -109,7 +111,7 @@ where
                     guard_at,
                     shared.aws.clone(),
                 );
-                run_handler(handler, parsed.input, ctx, shared.settings.deadline_margin)
+                run_handler(shared, handler, parsed.input, ctx)
                     .await
                     .and_then(|output| stamp_output(output, resolved.id.as_str()))
             }
@@ -137,10 +139,10 @@ where
 }
 
 async fn run_handler<I, O, F, Fut>(
+    shared: &Shared,
     handler: &F,
     input: Value,
     ctx: TaskContext,
-    margin: Duration,
 ) -> Result<O, TaskError>
 where
     I: DeserializeOwned,
@@ -148,20 +150,21 @@ where
     Fut: Future<Output = Result<O, TaskError>>,
 {
     let input: I = serde_path_to_error::deserialize(input).map_err(input_error)?;
-    let guard_at = ctx.guard_deadline();
-    let guarded = tokio::time::timeout_at(
-        guard_at.into(),
-        // Boxed: keeps the task's (possibly large, deeply nested) future out
-        // of the runtime's own future type.
-        AssertUnwindSafe(Box::pin(handler(input, ctx))).catch_unwind(),
-    );
-    match guarded.await {
-        Err(_elapsed) => Err(TaskError::Timeout {
-            margin_ms: u64::try_from(margin.as_millis()).unwrap_or(u64::MAX),
+    let mut timer = shared.deadline_timer.arm(ctx.guard_deadline());
+    // Boxed: keeps the task's (possibly large, deeply nested) future out of
+    // the runtime's own future type. Polled before the timer, as
+    // `tokio::time::timeout` does: a handler done at the deadline has won.
+    let handled = AssertUnwindSafe(Box::pin(handler(input, ctx))).catch_unwind();
+    let outcome = match futures_util::future::select(handled, timer.as_mut()).await {
+        Either::Left((Err(panic), _)) => Err(TaskError::Panic(panic_message(panic.as_ref()))),
+        Either::Left((Ok(result), _)) => result,
+        Either::Right(((), _)) => Err(TaskError::Timeout {
+            margin_ms: u64::try_from(shared.settings.deadline_margin.as_millis())
+                .unwrap_or(u64::MAX),
         }),
-        Ok(Err(panic)) => Err(TaskError::Panic(panic_message(panic.as_ref()))),
-        Ok(Ok(result)) => result,
-    }
+    };
+    shared.deadline_timer.release(timer);
+    outcome
 }
 
 /// Names the field that failed and what was expected, never the value:

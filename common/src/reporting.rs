@@ -73,8 +73,13 @@ pub(crate) struct ScopeInfo<'a> {
 }
 
 /// A hub with a fresh scope for one invocation, so nothing from the previous
-/// invocation (tags, breadcrumbs) leaks into this one.
+/// invocation (tags, breadcrumbs) leaks into this one; the main hub, as it
+/// is, when Sentry is off.
 pub(crate) fn invocation_hub(info: &ScopeInfo<'_>) -> Arc<Hub> {
+    // Sentry off: nothing would read the scope, so none is built.
+    if Hub::main().client().is_none() {
+        return Hub::main();
+    }
     let hub = Arc::new(Hub::new_from_top(Hub::main()));
     hub.configure_scope(|scope| {
         scope.clear_breadcrumbs();

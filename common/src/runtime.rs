@@ -28,7 +28,9 @@ use crate::{logging, reporting};
 ///     Ok(Receipt)
 /// }
 ///
-/// #[tokio::main]
+/// // One invocation at a time on at most one vCPU: a second worker thread
+/// // would only add cross-thread wake-ups to each invocation.
+/// #[tokio::main(flavor = "current_thread")]
 /// async fn main() -> Result<(), lambda_runtime::Error> {
 ///     sfn_task::TaskRuntime::init("invoice").await?.run(handle).await
 /// }
@@ -66,6 +68,7 @@ impl TaskRuntime {
                 service,
                 settings,
                 aws,
+                deadline_timer: Default::default(),
             },
             _sentry: sentry,
         })

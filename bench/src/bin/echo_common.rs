@@ -8,7 +8,9 @@ async fn echo(input: Value, _ctx: TaskContext) -> Result<Value, TaskError> {
     Ok(input)
 }
 
-#[tokio::main]
+// As the tasks' (and README's) main: one thread. The bare echo keeps
+// `#[tokio::main]`, as lambda_runtime's examples have it.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     sfn_task::run("echo", echo).await
 }

@@ -60,68 +60,111 @@ impl Visit for Fields {
 }
 
 /// The JSON lines layer. `W` is stdout in a Lambda and a buffer in tests.
+///
+/// Everything constant over the process's life (the service, the function's
+/// name and memory size, the EMF metadata but its timestamp) is serialised
+/// once here: a line only serialises what changes.
 #[derive(Debug)]
 pub(crate) struct JsonLayer<W> {
-    service: String,
-    function_name: Option<String>,
-    function_memory_size: Option<u64>,
-    metrics_namespace: String,
+    /// `"service":...` and, inside a Lambda, the function's two fields.
+    constant_fields: String,
+    /// Their keys.
+    constant_keys: Vec<&'static str>,
+    /// The EMF metadata after its `Timestamp` (`,"CloudWatchMetrics":...}`).
+    emf_rest: String,
     writer: W,
 }
 
 impl<W> JsonLayer<W> {
     pub(crate) fn new(service: &str, metrics_namespace: &str, writer: W) -> Self {
+        let mut constant = Line::new();
+        constant.field("service", &Value::from(service));
+        if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+            constant.field("function_name", &Value::from(name));
+        }
+        if let Some(size) = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            constant.field("function_memory_size", &Value::from(size));
+        }
+        let metrics: Vec<Value> = METRICS
+            .iter()
+            .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+            .collect();
+        let cloudwatch = serde_json::json!([{
+            "Namespace": metrics_namespace,
+            "Dimensions": [["service"]],
+            "Metrics": metrics
+        }]);
         Self {
-            service: service.to_owned(),
-            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
-            function_memory_size: std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-                .ok()
-                .and_then(|v| v.parse().ok()),
-            metrics_namespace: metrics_namespace.to_owned(),
+            constant_fields: String::from_utf8_lossy(&constant.buf[1..]).into_owned(),
+            constant_keys: constant.keys,
+            emf_rest: format!(",\"CloudWatchMetrics\":{cloudwatch}}}"),
             writer,
         }
     }
 }
 
-/// Builds one line without duplicate keys.
+/// Builds one line without duplicate keys, serialising straight into the
+/// bytes that are written.
 struct Line {
-    buf: String,
+    buf: Vec<u8>,
     keys: Vec<&'static str>,
 }
 
 impl Line {
     fn new() -> Self {
-        let mut buf = String::with_capacity(512);
-        buf.push('{');
+        let mut buf = Vec::with_capacity(1024);
+        buf.push(b'{');
         Self {
             buf,
             keys: Vec::with_capacity(24),
         }
     }
 
-    fn field(&mut self, key: &'static str, value: &Value) {
+    /// Starts `"key":` unless the key was written already.
+    fn key(&mut self, key: &'static str) -> bool {
         if self.keys.contains(&key) {
-            return;
+            return false;
         }
-        if !self.keys.is_empty() {
-            self.buf.push(',');
+        if self.buf.len() > 1 {
+            self.buf.push(b',');
         }
         self.keys.push(key);
-        push_json(&mut self.buf, &Value::String(key.to_owned()));
-        self.buf.push(':');
-        push_json(&mut self.buf, value);
+        // Serialising into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buf, key);
+        self.buf.push(b':');
+        true
     }
 
-    fn finish(mut self) -> String {
-        self.buf.push_str("}\n");
+    fn field(&mut self, key: &'static str, value: &Value) {
+        if self.key(key) {
+            let _ = serde_json::to_writer(&mut self.buf, value);
+        }
+    }
+
+    fn str_field(&mut self, key: &'static str, value: &str) {
+        if self.key(key) {
+            let _ = serde_json::to_writer(&mut self.buf, value);
+        }
+    }
+
+    /// Fields serialised beforehand, whose keys are `keys`.
+    fn raw_fields(&mut self, keys: &[&'static str], json: &str) {
+        if json.is_empty() {
+            return;
+        }
+        if self.buf.len() > 1 {
+            self.buf.push(b',');
+        }
+        self.keys.extend_from_slice(keys);
+        self.buf.extend_from_slice(json.as_bytes());
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(b"}\n");
         self.buf
-    }
-}
-
-fn push_json(buf: &mut String, value: &Value) {
-    // Serialising a `Value` into a String cannot fail.
-    if let Ok(text) = serde_json::to_string(value) {
-        buf.push_str(&text);
     }
 }
 
@@ -171,25 +214,16 @@ where
         let now = chrono::Utc::now();
 
         let mut line = Line::new();
-        line.field(
+        line.str_field(
             "timestamp",
-            &Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         );
-        line.field(
-            "level",
-            &Value::String(level_name(event.metadata().level()).to_owned()),
-        );
-        line.field(
-            "message",
-            own.get("message").unwrap_or(&Value::String(String::new())),
-        );
-        line.field("service", &Value::String(self.service.clone()));
-        if let Some(name) = &self.function_name {
-            line.field("function_name", &Value::String(name.clone()));
+        line.str_field("level", level_name(event.metadata().level()));
+        match own.get("message") {
+            Some(message) => line.field("message", message),
+            None => line.str_field("message", ""),
         }
-        if let Some(size) = self.function_memory_size {
-            line.field("function_memory_size", &size.into());
-        }
+        line.raw_fields(&self.constant_keys, &self.constant_fields);
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(fields) = span.extensions().get::<Fields>() {
@@ -202,33 +236,24 @@ where
         for (key, value) in &own.0 {
             line.field(key, value);
         }
-        if event.metadata().target() == LIFECYCLE_TARGET && own.get(END_MARKER).is_some() {
-            line.field("_aws", &self.emf_metadata(now.timestamp_millis()));
+        if event.metadata().target() == LIFECYCLE_TARGET
+            && own.get(END_MARKER).is_some()
+            && line.key("_aws")
+        {
+            // CloudWatch Embedded Metric Format metadata: the end line's
+            // `METRICS` become metrics per `service`.
+            let _ = write!(
+                line.buf,
+                "{{\"Timestamp\":{}{}",
+                now.timestamp_millis(),
+                self.emf_rest
+            );
         }
 
-        let text = line.finish();
+        let bytes = line.finish();
         // One write per line keeps concurrent lines whole; a failed log write
         // must never fail the task.
-        let _ = self.writer.make_writer().write_all(text.as_bytes());
-    }
-}
-
-impl<W> JsonLayer<W> {
-    /// CloudWatch Embedded Metric Format metadata for the end line: its
-    /// [`METRICS`] become metrics per `service`.
-    fn emf_metadata(&self, timestamp_ms: i64) -> Value {
-        let metrics: Vec<Value> = METRICS
-            .iter()
-            .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
-            .collect();
-        serde_json::json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": self.metrics_namespace,
-                "Dimensions": [["service"]],
-                "Metrics": metrics
-            }]
-        })
+        let _ = self.writer.make_writer().write_all(&bytes);
     }
 }
 

@@ -3,7 +3,10 @@
 
 use invoice::pricing::{self, Mode};
 
-#[tokio::main]
+// One thread: a function up to 1,769 MB has at most one vCPU, and a second
+// worker only adds cross-thread wake-ups to every invocation (BENCHMARKS.md,
+// warm overhead).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     if pricing::Mode::from_env()? == Mode::Price {
         return sfn_task::run("invoice-pricing", |order, _ctx| async move {

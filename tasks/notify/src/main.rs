@@ -1,6 +1,9 @@
 //! Lambda entry point: set up once, then serve.
 
-#[tokio::main]
+// One thread: a function up to 1,769 MB has at most one vCPU, and a second
+// worker only adds cross-thread wake-ups to every invocation (BENCHMARKS.md,
+// warm overhead).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let runtime = sfn_task::TaskRuntime::init("notify").await?;
     let config = notify::Config::from_env()?;
