@@ -140,13 +140,13 @@ venv: $(VENV_STAMP)
 
 # PDF tools the invoice tests check output with; curl and GNU time for benches;
 # Chromium and ChromeDriver for the console's browser test and the PDF bench.
-SYSTEM_TOOLS := qpdf pdftotext pdffonts curl /usr/bin/time chromium chromedriver
+SYSTEM_TOOLS := qpdf pdftotext pdffonts curl /usr/bin/time chromium chromedriver openssl
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  echo "Installing qpdf, poppler-utils, curl, time, chromium and chromium-driver from Debian: $$SUDO apt-get install (the PDF checks, benches and the console's browser test use them)"; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils curl time chromium chromium-driver >/dev/null; \
+	  echo "Installing qpdf, poppler-utils, curl, time, openssl, chromium and chromium-driver from Debian: $$SUDO apt-get install (the PDF checks, benches and the console's browser test use them; openssl makes the first-call bench's test CA)"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq qpdf poppler-utils curl time openssl chromium chromium-driver >/dev/null; \
 	fi
 
 arm64-target:
@@ -196,6 +196,7 @@ bench: build system-deps $(VENV_STAMP) $(BENCH_STAMP)
 	$(PYTHON) scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap | tee $(BENCH_OUT)/invoice.txt
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/bench-backup target/release/backup $(CURDIR)/$(VENV)/bin/aws | tee $(BENCH_OUT)/backup.txt
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/runtime-bench $(BENCH_OUT) target/release $(BENCH_VENV)/bin/python
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/first-call-bench $(BENCH_OUT) target/release
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/workflow-bench $(BENCH_OUT) target/release
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/backup-scale-bench $(BENCH_OUT) target/release
 	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin echo-bare --bin echo-common

@@ -24,7 +24,14 @@ SECTIONS = [
      "Round trips through a local Runtime API loop, 5,000 invocations after "
      "200 warm-up ones, logs to a sink (`/dev/null`). All programs run at "
      "once and take turns, one invocation each per round, so the machine's "
-     "drift hits them alike. Goal: at most 50 µs added end to end at p50."),
+     "drift hits them alike. Goal: at most 20 µs added end to end at p50. "
+     "`echo-bare` is lambda_runtime's example as written (`#[tokio::main]`, "
+     "two worker threads here); `echo-bare, current thread` the same on the "
+     "one-thread runtime the tasks and `echo-common` use."),
+    ("first-call.md", "2a. First call over TLS under Lambda-like CPU shares",
+     "`bench/src/bin/first_call_bench.rs`: a TLS proxy with a test CA in "
+     "front of the local stack; each program in a CPU-quota cgroup sized as "
+     "Lambda sizes CPU (one vCPU at 1,769 MB, in proportion below)."),
     ("inprocess.md", "2b. In-process: `common` vs Powertools",
      "criterion (`common/benches/invocation.rs`) runs the whole pipeline "
      "in-process with its JSON lines going to a sink, beside the echo alone; "
@@ -62,6 +69,7 @@ AWS_LAMBDA_LOG_FORMAT=JSON cargo bench --locked -p sfn-task --bench invocation >
 python3 scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap
 target/release/bench-backup target/release/backup .venv/bin/aws
 target/release/runtime-bench target/bench target/release .venv-bench/bin/python
+target/release/first-call-bench target/bench target/release
 target/release/workflow-bench target/bench target/release
 target/release/backup-scale-bench target/bench target/release
 python3 scripts/bench_sizes.py ...

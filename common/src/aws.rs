@@ -4,6 +4,7 @@
 //! `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, ...); the SDK's standard
 //! retry mode (3 attempts, jittered backoff, throttling and 5xx) is kept.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -63,6 +64,49 @@ impl LazyConfig {
     }
 }
 
+/// An AWS client built on its first [`LazyClient::get`], from the process's
+/// shared configuration: made at init with [`crate::TaskRuntime::lazy_client`],
+/// it costs nothing until an invocation needs it.
+///
+/// Measured (BENCHMARKS.md, first call): building the configuration and the
+/// HTTPS client (which parses the system's root certificates) at init moves
+/// that work into init without making init plus the first invocation any
+/// shorter under Lambda's CPU shares; on first use, a cold start that never
+/// calls AWS does not pay it at all.
+pub struct LazyClient<C> {
+    aws: Arc<LazyConfig>,
+    build: Box<dyn Fn(&SdkConfig) -> C + Send + Sync>,
+    cell: tokio::sync::OnceCell<C>,
+}
+
+impl<C> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient")
+            .field("built", &self.cell.initialized())
+            .finish()
+    }
+}
+
+impl<C> LazyClient<C> {
+    pub(crate) fn new(
+        aws: Arc<LazyConfig>,
+        build: impl Fn(&SdkConfig) -> C + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            aws,
+            build: Box::new(build),
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The client, built (and the configuration loaded) on the first call.
+    pub async fn get(&self) -> &C {
+        self.cell
+            .get_or_init(|| async { (self.build)(self.aws.get().await) })
+            .await
+    }
+}
+
 /// An S3 client from `config` (feature `s3`), with path-style addressing when
 /// `S3_FORCE_PATH_STYLE=true` (local emulators serve buckets by path).
 #[cfg(feature = "s3")]
@@ -71,4 +115,26 @@ pub fn s3_client(config: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Clie
         .force_path_style(force_path_style)
         .build();
     aws_sdk_s3::Client::from_conf(s3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_lazy_client_is_built_on_first_use_and_only_once() {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let built = Arc::new(AtomicUsize::new(0));
+        let counter = built.clone();
+        let lazy = LazyClient::new(Arc::new(LazyConfig::loaded(config)), move |_| {
+            counter.fetch_add(1, Ordering::SeqCst)
+        });
+        assert_eq!(built.load(Ordering::SeqCst), 0, "built before first use");
+        assert_eq!(*lazy.get().await, 0);
+        assert_eq!(*lazy.get().await, 0);
+        assert_eq!(built.load(Ordering::SeqCst), 1);
+    }
 }

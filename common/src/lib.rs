@@ -33,6 +33,7 @@ mod reporting;
 mod runtime;
 pub mod settings;
 
+pub use aws::LazyClient;
 pub use context::TaskContext;
 pub use correlation::CorrelationId;
 pub use error::TaskError;

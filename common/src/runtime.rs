@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::aws::LazyConfig;
+use crate::aws::{LazyClient, LazyConfig};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -78,6 +78,24 @@ impl TaskRuntime {
     /// on the first call. Build clients with it before [`TaskRuntime::run`].
     pub async fn aws(&self) -> &SdkConfig {
         self.shared.aws.get().await
+    }
+
+    /// A client `build` makes from the shared configuration on its first
+    /// use, not now: init stays as small as a bare function's
+    /// (`runtime.lazy_client(aws_sdk_sqs::Client::new)`).
+    pub fn lazy_client<C>(
+        &self,
+        build: impl Fn(&SdkConfig) -> C + Send + Sync + 'static,
+    ) -> LazyClient<C> {
+        LazyClient::new(self.shared.aws.clone(), build)
+    }
+
+    /// [`TaskRuntime::s3_client`], built on first use (see
+    /// [`TaskRuntime::lazy_client`]).
+    #[cfg(feature = "s3")]
+    pub fn lazy_s3_client(&self) -> LazyClient<aws_sdk_s3::Client> {
+        let force_path_style = self.shared.settings.s3_force_path_style;
+        self.lazy_client(move |config| crate::aws::s3_client(config, force_path_style))
     }
 
     /// The settings read at cold start.

@@ -93,6 +93,9 @@ impl Drop for CpuShare {
 /// The test CA, the proxy's certificate and the trust bundle programs get.
 struct TestTls {
     bundle: PathBuf,
+    /// The test CA alone: what the first call costs without parsing a
+    /// full bundle.
+    ca_only: PathBuf,
     acceptor: TlsAcceptor,
 }
 
@@ -178,6 +181,7 @@ fn test_tls(dir: &Path) -> Result<TestTls> {
         .with_single_cert(certs, key)?;
     Ok(TestTls {
         bundle,
+        ca_only: dir.join("ca.pem"),
         acceptor: TlsAcceptor::from(Arc::new(config)),
     })
 }
@@ -337,6 +341,16 @@ async fn run(stack: &Stack, bin_dir: &Path, out_dir: &Path) -> Result<String> {
         ),
         program("notify (`common`)", "notify", &[]),
     ];
+    let ca_only = tls.ca_only.display().to_string();
+    let programs = programs.into_iter().chain([program(
+        "bare SDK, client on first use, trust store of the test CA alone",
+        "first-call-bare",
+        &[
+            ("FIRST_CALL_MODE", "lazy"),
+            ("SSL_CERT_FILE", ca_only.as_str()),
+        ],
+    )]);
+    let programs: Vec<Program> = programs.collect();
     let payload = Bytes::from(
         json!({
             "correlation_id": "bench-first-call",

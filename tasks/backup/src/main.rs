@@ -7,8 +7,12 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     let runtime = sfn_task::TaskRuntime::init("backup").await?;
     let config = backup::Config::from_env()?;
-    let s3 = runtime.s3_client().await;
+    // Built on the first invocation: init stays a bare function's.
+    let s3 = &runtime.lazy_s3_client();
+    let config = &config;
     runtime
-        .run(|request, ctx| backup::handle(&s3, &config, request, ctx))
+        .run(move |request, ctx| async move {
+            backup::handle(s3.get().await, config, request, ctx).await
+        })
         .await
 }

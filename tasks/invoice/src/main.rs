@@ -16,10 +16,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let runtime = sfn_task::TaskRuntime::init("invoice").await?;
     let config = invoice::Config::from_env()?;
-    let s3 = runtime.s3_client().await;
+    // Built on the first invocation: init stays a bare function's.
+    let s3 = &runtime.lazy_s3_client();
     // Parse the embedded fonts during init rather than in the first invocation.
     let _ = invoice::fonts::Fonts::get();
+    let config = &config;
     runtime
-        .run(|order, ctx| invoice::handle(&s3, &config, order, ctx))
+        .run(move |order, ctx| async move {
+            invoice::handle(s3.get().await, config, order, ctx).await
+        })
         .await
 }

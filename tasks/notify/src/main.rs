@@ -7,8 +7,12 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     let runtime = sfn_task::TaskRuntime::init("notify").await?;
     let config = notify::Config::from_env()?;
-    let sqs = aws_sdk_sqs::Client::new(runtime.aws().await);
+    // Built on the first invocation: init stays a bare function's.
+    let sqs = &runtime.lazy_client(aws_sdk_sqs::Client::new);
+    let config = &config;
     runtime
-        .run(|request, ctx| notify::handle(&sqs, &config, request, ctx))
+        .run(move |request, ctx| async move {
+            notify::handle(sqs.get().await, config, request, ctx).await
+        })
         .await
 }
