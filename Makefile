@@ -70,6 +70,8 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 	SUITE_LOG_DIR=$(SUITE_LOGS) MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server \
 	  SAM_PYTHON=$(CURDIR)/$(SAM_VENV)/bin/python \
 	  cargo test --workspace --locked
+	# common built without Sentry, as a task that does not report gets it.
+	cargo test -p sfn-task --no-default-features --locked --lib
 	$(MOTO_UNIT_TESTS)
 	target/debug/scan-logs $(SUITE_LOGS) events
 
@@ -79,6 +81,7 @@ test: $(VENV_STAMP) $(SAM_STAMP) system-deps
 test-fast: $(VENV_STAMP) system-deps
 	cargo build --locked -p tests --bin fixture-task
 	cargo test --workspace --locked --lib
+	cargo test -p sfn-task --no-default-features --locked --lib
 	cargo test --locked -p tests --test runtime_harness --test sentry_transport
 	cargo test --locked -p invoice --test render
 	$(MOTO_UNIT_TESTS)
@@ -105,6 +108,8 @@ lint: lint-rust lint-iac
 lint-rust:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	# common without its default `sentry` feature, as a task that does not report builds it.
+	cargo clippy -p sfn-task --all-targets --no-default-features --locked -- -D warnings
 
 # The template and state machines, offline: SAM's own lint, cfn-lint, checkov
 # (every skip is inline in template.yaml with its reason). The cross-file ASL

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::Either;
 use lambda_runtime::Diagnostic;
-use sentry::SentryFutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -87,7 +86,7 @@ where
     let step = parsed.as_ref().map(|p| p.step.clone()).unwrap_or_default();
 
     let span = lifecycle::invocation_span(&resolved, &step, &context, cold_start);
-    let hub = reporting::invocation_hub(&reporting::ScopeInfo {
+    let scope = reporting::invocation_scope(&reporting::ScopeInfo {
         service: shared.service,
         correlation_id: resolved.id.as_str(),
         execution_id: step.execution_id.as_deref(),
@@ -119,23 +118,23 @@ where
 
         lifecycle::log_end(&result, started.elapsed());
         if let Err(err) = &result {
-            reporting::report(&hub, err, &shared.settings);
+            scope.report(err, &shared.settings);
         }
         // Only an invocation that gave Sentry something waits for it: a
         // success must not pay for an earlier failure's event stuck in a
         // hanging transport.
-        if result.is_err() || hub.last_event_id().is_some() {
+        if result.is_err() || scope.captured() {
             let budget = guard::flush_budget(
                 shared.settings.sentry_flush_timeout,
                 deadline,
                 RESPONSE_RESERVE,
                 Instant::now(),
             );
-            reporting::flush(&hub, budget).await;
+            scope.flush(budget).await;
         }
         result.map_err(Diagnostic::from)
     };
-    body.instrument(span).bind_hub(hub.clone()).await
+    scope.bind(body.instrument(span)).await
 }
 
 async fn run_handler<I, O, F, Fut>(

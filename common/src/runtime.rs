@@ -37,15 +37,15 @@ use crate::{logging, reporting};
 /// ```
 pub struct TaskRuntime {
     shared: Shared,
-    // Dropping the guard would close Sentry; it lives as long as the process.
-    _sentry: Option<sentry::ClientInitGuard>,
+    // Dropping it would close Sentry; it lives as long as the process.
+    reporter: reporting::Reporter,
 }
 
 impl std::fmt::Debug for TaskRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRuntime")
             .field("shared", &self.shared)
-            .field("sentry", &self._sentry.is_some())
+            .field("reporter", &self.reporter)
             .finish()
     }
 }
@@ -70,7 +70,7 @@ impl TaskRuntime {
                 aws,
                 deadline_timer: Default::default(),
             },
-            _sentry: sentry,
+            reporter: sentry,
         })
     }
 

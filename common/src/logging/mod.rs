@@ -31,8 +31,14 @@ pub(crate) fn init(service: &str, settings: &Settings, sentry_on: bool) {
     };
     // The runtime reports the task's error itself, once; lines at INFO and
     // above only give that report its history, as breadcrumbs.
+    #[cfg(feature = "sentry")]
     let breadcrumbs =
         sentry_on.then(|| sentry_tracing::BreadcrumbLayer::new().with_filter(filter(Level::INFO)));
+    #[cfg(not(feature = "sentry"))]
+    let breadcrumbs = {
+        let _ = sentry_on;
+        None::<tracing_subscriber::layer::Identity>
+    };
     let _ = Registry::default()
         .with(output.with_filter(filter(settings.log_level)))
         .with(breadcrumbs)

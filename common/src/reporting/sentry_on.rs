@@ -1,6 +1,7 @@
-//! Sentry: on only when `SENTRY_DSN` is set, sent over rustls, with a fresh
-//! scope per invocation and a bounded flush that never outlives the deadline.
-//! Nothing here can change a task's result: every failure is swallowed.
+//! Sentry, built in (feature `sentry`): on only when `SENTRY_DSN` is set,
+//! sent over rustls, with a fresh scope per invocation and a bounded flush
+//! that never outlives the deadline. Nothing here can change a task's
+//! result: every failure is swallowed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use sentry::protocol::{Event, Exception, Level, Map, Value};
 use sentry::{ClientInitGuard, Hub};
 
+use super::ScopeInfo;
 use crate::error::TaskError;
 use crate::settings::Settings;
 
@@ -17,9 +19,22 @@ use crate::settings::Settings;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Starts the Sentry client if a DSN is configured. The guard must live as
+/// The process's Sentry client, if one was started. The guard must live as
 /// long as the process (it is never dropped in Lambda: the process is frozen).
-pub(crate) fn init(service: &str, settings: &Settings) -> Option<ClientInitGuard> {
+pub(crate) struct Reporter(Option<ClientInitGuard>);
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Reporter").field(&self.0.is_some()).finish()
+    }
+}
+
+/// Starts the Sentry client if a DSN is configured.
+pub(crate) fn init(service: &str, settings: &Settings) -> Reporter {
+    Reporter(start(service, settings))
+}
+
+fn start(service: &str, settings: &Settings) -> Option<ClientInitGuard> {
     let dsn = settings.sentry_dsn.as_deref()?;
     if let Err(err) = dsn.parse::<sentry::types::Dsn>() {
         tracing::warn!(error = %err, "SENTRY_DSN is not a valid DSN; Sentry is off");
@@ -59,23 +74,43 @@ impl sentry::TransportFactory for BoundedReqwest {
     }
 }
 
-/// What Sentry gets to know about one invocation.
-#[derive(Debug)]
-pub(crate) struct ScopeInfo<'a> {
-    pub service: &'a str,
-    pub correlation_id: &'a str,
-    pub execution_id: Option<&'a str>,
-    pub state_name: Option<&'a str>,
-    pub request_id: &'a str,
-    pub retry_count: u32,
-    pub lambda: &'a lambda_runtime::Context,
-    pub deadline: Instant,
-}
-
 /// A hub with a fresh scope for one invocation, so nothing from the previous
 /// invocation (tags, breadcrumbs) leaks into this one; the main hub, as it
 /// is, when Sentry is off.
-pub(crate) fn invocation_hub(info: &ScopeInfo<'_>) -> Arc<Hub> {
+pub(crate) fn invocation_scope(info: &ScopeInfo<'_>) -> Scope {
+    Scope(invocation_hub(info))
+}
+
+/// One invocation's Sentry scope.
+#[derive(Debug)]
+pub(crate) struct Scope(Arc<Hub>);
+
+impl Scope {
+    /// Runs `future` with this scope's hub current.
+    pub(crate) fn bind<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        sentry::SentryFutureExt::bind_hub(future, self.0.clone())
+    }
+
+    /// See [`report`].
+    pub(crate) fn report(&self, err: &TaskError, settings: &Settings) {
+        report(&self.0, err, settings);
+    }
+
+    /// Whether something was captured in this scope (a panic, an error).
+    pub(crate) fn captured(&self) -> bool {
+        self.0.last_event_id().is_some()
+    }
+
+    /// See [`flush`].
+    pub(crate) async fn flush(&self, budget: Duration) {
+        flush(&self.0, budget).await;
+    }
+}
+
+fn invocation_hub(info: &ScopeInfo<'_>) -> Arc<Hub> {
     // Sentry off: nothing would read the scope, so none is built.
     if Hub::main().client().is_none() {
         return Hub::main();
@@ -112,7 +147,7 @@ pub(crate) fn invocation_hub(info: &ScopeInfo<'_>) -> Arc<Hub> {
 
 /// Reports a task error, unless it is a panic (the panic integration already
 /// reported it, with its backtrace) or an unreported `Task.InvalidInput`.
-pub(crate) fn report(hub: &Hub, err: &TaskError, settings: &Settings) {
+fn report(hub: &Hub, err: &TaskError, settings: &Settings) {
     let skip = match err {
         TaskError::Panic(_) => true,
         TaskError::InvalidInput(_) => !settings.sentry_report_invalid_input,
@@ -135,7 +170,7 @@ pub(crate) fn report(hub: &Hub, err: &TaskError, settings: &Settings) {
 
 /// Waits for queued events to be sent, for at most `budget`. Runs on a
 /// blocking thread: the client's flush blocks.
-pub(crate) async fn flush(hub: &Hub, budget: Duration) {
+async fn flush(hub: &Hub, budget: Duration) {
     let Some(client) = hub.client() else { return };
     if budget.is_zero() {
         return;
