@@ -204,10 +204,13 @@ bench: build system-deps $(VENV_STAMP) $(BENCH_STAMP)
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/first-call-bench $(BENCH_OUT) target/release
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/workflow-bench $(BENCH_OUT) target/release
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server target/release/backup-scale-bench $(BENCH_OUT) target/release
-	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin echo-bare --bin echo-common
+	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH cargo lambda build --release --arm64 --locked -p bench --bin echo-bare --bin echo-common
+	# Alone, so that no other package's features bring Sentry back into it.
+	PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH cargo lambda build --release --arm64 --locked -p echo-without-sentry
 	$(PYTHON) scripts/bench_sizes.py \
 	  $(foreach t,$(TASKS),$(t)=.aws-sam/build/$(shell echo $(t) | sed 's/./\U&/')Function/bootstrap) \
 	  echo-bare=target/lambda/echo-bare/bootstrap echo-common=target/lambda/echo-common/bootstrap \
+	  echo-common-without-sentry=target/lambda/echo-common-without-sentry/bootstrap \
 	  > $(BENCH_OUT)/sizes.md
 	$(PYTHON) scripts/bench_report.py $(BENCH_OUT) "$$(cat $(BENCH_OUT)/load-before)" "$$(cut -d' ' -f1 /proc/loadavg)" > BENCHMARKS.md
 	@echo "wrote BENCHMARKS.md"

@@ -21,14 +21,15 @@ def zipped_size(path: Path) -> int:
 
 
 def main() -> None:
-    rows = ["| binary | bootstrap bytes | zip bytes |", "|---|---:|---:|"]
+    rows = ["| binary | bootstrap bytes | MiB | zip bytes |", "|---|---:|---:|---:|"]
     for argument in sys.argv[1:]:
         label, _, raw = argument.partition("=")
         path = Path(raw)
         if not path.exists():
-            rows.append(f"| {label} | not built | - |")
+            rows.append(f"| {label} | not built | - | - |")
             continue
-        rows.append(f"| {label} | {path.stat().st_size:,} | {zipped_size(path):,} |")
+        size = path.stat().st_size
+        rows.append(f"| {label} | {size:,} | {size / 2**20:.2f} | {zipped_size(path):,} |")
     print("\n".join(rows))
 
 
