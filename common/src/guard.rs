@@ -1,10 +1,6 @@
-//! The deadline guard's timer and arithmetic, and the payload-size guard.
+//! The deadline guard's arithmetic, and the payload-size guard.
 
-use std::pin::Pin;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use tokio::time::Sleep;
 
 use crate::TaskError;
 
@@ -34,42 +30,6 @@ pub(crate) fn deadline_instant(deadline_epoch_ms: u64) -> Instant {
     // A nonsense deadline far in the future must not overflow.
     now.checked_add(left)
         .unwrap_or_else(|| now + Duration::from_secs(24 * 3600))
-}
-
-/// The deadline guard's timer, one per process, moved to each invocation's
-/// deadline instead of made anew.
-///
-/// A new timer, with none pending, is the timer wheel's earliest: tokio
-/// wakes the thread parked on its driver to take note, one cross-thread
-/// wake-up (a `write` to its eventfd, a `futex` and an `epoll_wait`) per
-/// invocation. Moving a pending timer to a later deadline, as each new
-/// invocation's is, only updates it in place: the driver finds out when the
-/// old deadline comes, once, not on every invocation.
-#[derive(Debug, Default)]
-pub(crate) struct DeadlineTimer {
-    idle: Mutex<Option<Pin<Box<Sleep>>>>,
-}
-
-impl DeadlineTimer {
-    /// A timer that fires at `at`: the process's one, when no other
-    /// invocation holds it, else a new one. Must be called on the runtime.
-    pub(crate) fn arm(&self, at: Instant) -> Pin<Box<Sleep>> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.take());
-        match idle {
-            Some(mut timer) => {
-                timer.as_mut().reset(at.into());
-                timer
-            }
-            None => Box::pin(tokio::time::sleep_until(at.into())),
-        }
-    }
-
-    /// Keeps `timer` for the next invocation (it stays pending until then).
-    pub(crate) fn release(&self, timer: Pin<Box<Sleep>>) {
-        if let Ok(mut idle) = self.idle.lock() {
-            *idle = Some(timer);
-        }
-    }
 }
 
 /// How long a Sentry flush may take: at most `limit`, and never so long that
@@ -122,42 +82,6 @@ mod tests {
             Duration::ZERO
         );
         assert_eq!(flush_budget(two, now, reserve, now + two), Duration::ZERO);
-    }
-
-    /// Waits for `timer` on the paused clock: how long it took to fire.
-    async fn fired_after(timer: &mut Pin<Box<Sleep>>) -> Duration {
-        let armed_at = tokio::time::Instant::now();
-        timer.as_mut().await;
-        armed_at.elapsed()
-    }
-
-    fn in_paused(after: Duration) -> Instant {
-        tokio::time::Instant::now().into_std() + after
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_reused_timer_fires_at_each_new_deadline_later_or_earlier() {
-        let timers = DeadlineTimer::default();
-        for after in [5, 60, 1].map(Duration::from_secs) {
-            let mut timer = timers.arm(in_paused(after));
-            let took = fired_after(&mut timer).await;
-            // The timer wheel rounds deadlines up to the next millisecond.
-            assert!(
-                took >= after && took <= after + Duration::from_millis(1),
-                "{took:?}"
-            );
-            timers.release(timer);
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_timer_released_before_it_fired_is_moved_not_left_to_fire() {
-        let timers = DeadlineTimer::default();
-        let early = timers.arm(in_paused(Duration::from_secs(1)));
-        timers.release(early);
-        let mut later = timers.arm(in_paused(Duration::from_secs(30)));
-        let took = fired_after(&mut later).await;
-        assert!(took >= Duration::from_secs(30), "{took:?}");
     }
 
     #[test]

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use futures_util::future::Either;
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,7 +36,6 @@ pub(crate) struct Shared {
     pub service: &'static str,
     pub settings: Settings,
     pub aws: Arc<crate::aws::LazyConfig>,
-    pub deadline_timer: guard::DeadlineTimer,
 }
 
 /// An invocation's payload: as the Runtime API delivered it, or already a
@@ -149,21 +147,19 @@ where
     Fut: Future<Output = Result<O, TaskError>>,
 {
     let input: I = serde_path_to_error::deserialize(input).map_err(input_error)?;
-    let mut timer = shared.deadline_timer.arm(ctx.guard_deadline());
+    let deadline = ctx.guard_deadline();
     // Boxed: keeps the task's (possibly large, deeply nested) future out of
-    // the runtime's own future type. Polled before the timer, as
-    // `tokio::time::timeout` does: a handler done at the deadline has won.
+    // the runtime's own future type. `timeout_at` polls the handler before
+    // the timer: a handler done at the deadline has won.
     let handled = AssertUnwindSafe(Box::pin(handler(input, ctx))).catch_unwind();
-    let outcome = match futures_util::future::select(handled, timer.as_mut()).await {
-        Either::Left((Err(panic), _)) => Err(TaskError::Panic(panic_message(panic.as_ref()))),
-        Either::Left((Ok(result), _)) => result,
-        Either::Right(((), _)) => Err(TaskError::Timeout {
+    match tokio::time::timeout_at(deadline.into(), handled).await {
+        Ok(Err(panic)) => Err(TaskError::Panic(panic_message(panic.as_ref()))),
+        Ok(Ok(result)) => result,
+        Err(_) => Err(TaskError::Timeout {
             margin_ms: u64::try_from(shared.settings.deadline_margin.as_millis())
                 .unwrap_or(u64::MAX),
         }),
-    };
-    shared.deadline_timer.release(timer);
-    outcome
+    }
 }
 
 /// Names the field that failed and what was expected, never the value:

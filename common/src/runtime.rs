@@ -68,7 +68,6 @@ impl TaskRuntime {
                 service,
                 settings,
                 aws,
-                deadline_timer: Default::default(),
             },
             reporter: sentry,
         })
