@@ -19,7 +19,7 @@ for i in range(30):
         e=dict(env, AWS_LAMBDA_RUNTIME_API="127.0.0.1:%d"%s.getsockname()[1])
         prog=p
         if '@' in p:
-            extra,prog=p.split('@',1)
+            extra,prog=p.rsplit('@',1)
             for kv in extra.split(','):
                 k,v=kv.split('='); e[k]=v
         t=time.perf_counter()

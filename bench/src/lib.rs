@@ -9,6 +9,9 @@ use anyhow::{Context, Result};
 use axum::body::Bytes;
 use devstack::runtime_api::{Invocation, Reply, RuntimeApi};
 
+mod program;
+pub use program::Program;
+
 /// A Runtime API for one process (the local stack's): invocations are
 /// handed out in order, each answer (response or error) comes back with the
 /// time it arrived.

@@ -18,7 +18,6 @@
 //! Usage: `first-call-bench <out-dir> <release-bin-dir>` from the repository
 //! root (as root, to write the cgroup files).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -27,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use axum::body::Bytes;
-use bench::{TimedApi, summarise};
+use bench::{Program, TimedApi, summarise};
 use devstack::runtime_api::Reply;
 use devstack::stack::{Options, Stack};
 use serde_json::json;
@@ -208,12 +207,6 @@ async fn start_proxy(acceptor: TlsAcceptor, upstream: String) -> Result<String> 
 }
 
 /// One program as measured: its label, binary and environment.
-struct Program {
-    label: String,
-    command: PathBuf,
-    env: BTreeMap<String, String>,
-}
-
 #[derive(Default)]
 struct Measured {
     init_ms: Vec<f64>,
@@ -221,30 +214,14 @@ struct Measured {
     total_ms: Vec<f64>,
 }
 
-async fn cold_starts(program: &Program, share: &CpuShare, payload: &Bytes) -> Result<Measured> {
+async fn cold_starts(program: &Program, share: &CpuShare) -> Result<Measured> {
     let mut measured = Measured::default();
     for _ in 0..STARTS {
         let api = TimedApi::start().await?;
-        let started = Instant::now();
-        // The shell joins the cgroup, then becomes the program: everything
-        // the program runs is under the share from its first instruction.
-        let mut child = tokio::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(r#"echo $$ > "$0" && exec "$1""#)
-            .arg(&share.procs)
-            .arg(&program.command)
-            .env_clear()
-            .envs(&program.env)
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", program.command.display()))?;
+        let (mut child, started) = program.spawn(&api, Some(&share.procs))?;
         let asked = api.first_next(LIMIT).await?;
         let sent = Instant::now();
-        let (answered, reply) = api.invoke_reply(payload.clone(), LIMIT).await?;
+        let (answered, reply) = api.invoke_reply(program.payload.clone(), LIMIT).await?;
         let _ = child.kill().await;
         if let Reply::Error(body) = reply {
             bail!(
@@ -310,16 +287,23 @@ async fn run(stack: &Stack, bin_dir: &Path, out_dir: &Path) -> Result<String> {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
         "128".to_owned(),
     );
+    let payload = Bytes::from(
+        json!({
+            "correlation_id": "bench-first-call",
+            "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:first-call",
+            "state_name": "Notify",
+            "retry_count": 0,
+            "input": {"kind": "invoice_ready", "subject": "Invoice A-1001 is ready", "details": {"key": "invoices/A-1001.pdf"}},
+        })
+        .to_string(),
+    );
+
     let program = |label: &str, binary: &str, extra: &[(&str, &str)]| {
         let mut env = notify_env.clone();
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
-        Program {
-            label: label.to_owned(),
-            command: bin_dir.join(binary),
-            env,
-        }
+        Program::new(label, bin_dir.join(binary), env, payload.clone())
     };
     let programs = [
         program("echo-bare (no AWS call)", "echo-bare", &[]),
@@ -351,17 +335,6 @@ async fn run(stack: &Stack, bin_dir: &Path, out_dir: &Path) -> Result<String> {
         ],
     )]);
     let programs: Vec<Program> = programs.collect();
-    let payload = Bytes::from(
-        json!({
-            "correlation_id": "bench-first-call",
-            "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:first-call",
-            "state_name": "Notify",
-            "retry_count": 0,
-            "input": {"kind": "invoice_ready", "subject": "Invoice A-1001 is ready", "details": {"key": "invoices/A-1001.pdf"}},
-        })
-        .to_string(),
-    );
-
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -377,7 +350,7 @@ async fn run(stack: &Stack, bin_dir: &Path, out_dir: &Path) -> Result<String> {
         );
         for program in &programs {
             eprintln!("first call: {memory_mb} MB, {}", program.label);
-            let m = cold_starts(program, &share, &payload).await?;
+            let m = cold_starts(program, &share).await?;
             let _ = writeln!(
                 report,
                 "| {} | {} | {} | {} |",

@@ -16,12 +16,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use axum::body::Bytes;
-use bench::{TimedApi, summarise};
+use bench::{Program, TimedApi, summarise};
 use devstack::stack::{Options, Stack};
 use serde_json::{Value, json};
 
@@ -31,25 +30,17 @@ const WARM_UP: usize = 200;
 const LIMIT: Duration = Duration::from_secs(30);
 const SOURCE_BUCKET: &str = "bench-source";
 
-/// A program run as a Lambda function process.
-#[derive(Debug, Clone)]
-struct Program {
-    label: String,
-    command: PathBuf,
-    args: Vec<String>,
-    cwd: Option<PathBuf>,
-    env: BTreeMap<String, String>,
-    payload: Value,
-}
-
-fn envelope(correlation_id: &str, input: Value) -> Value {
-    json!({
+fn envelope(correlation_id: &str, input: Value) -> Bytes {
+    Bytes::from(
+        json!({
         "correlation_id": correlation_id,
         "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:run-1",
         "state_name": "Bench",
         "retry_count": 0,
         "input": input,
-    })
+        })
+        .to_string(),
+    )
 }
 
 fn echo_env(name: &str) -> BTreeMap<String, String> {
@@ -69,29 +60,6 @@ fn echo_env(name: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// Starts `program` against a fresh Runtime API.
-async fn spawn(program: &Program, api: &TimedApi) -> Result<(tokio::process::Child, Instant)> {
-    let mut command = tokio::process::Command::new(&program.command);
-    command
-        .args(&program.args)
-        .env_clear()
-        .envs(&program.env)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        // Logs go to a sink: the cost measured is producing them.
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(cwd) = &program.cwd {
-        command.current_dir(cwd);
-    }
-    let started = Instant::now();
-    let child = command
-        .spawn()
-        .with_context(|| format!("starting {}", program.command.display()))?;
-    Ok((child, started))
-}
-
 struct Cold {
     init_ms: Vec<f64>,
     first_response_ms: Vec<f64>,
@@ -104,12 +72,11 @@ async fn cold_starts(program: &Program, starts: usize) -> Result<Cold> {
         first_response_ms: Vec::new(),
         peak_rss_kib: Vec::new(),
     };
-    let payload = Bytes::from(program.payload.to_string());
     for _ in 0..starts {
         let api = TimedApi::start().await?;
-        let (mut child, started) = spawn(program, &api).await?;
+        let (mut child, started) = program.spawn(&api, None)?;
         let asked = api.first_next(LIMIT).await?;
-        let (answered, ok) = api.invoke(payload.clone(), LIMIT).await?;
+        let (answered, ok) = api.invoke(program.payload.clone(), LIMIT).await?;
         if !ok {
             bail!("{}: the first invocation failed", program.label);
         }
@@ -132,9 +99,8 @@ async fn warm_round_trips(programs: &[Program], invocations: usize) -> Result<Ve
     let mut running = Vec::with_capacity(programs.len());
     for program in programs {
         let api = TimedApi::start().await?;
-        let (child, _) = spawn(program, &api).await?;
-        let payload = Bytes::from(program.payload.to_string());
-        running.push((program, api, child, payload));
+        let (child, _) = program.spawn(&api, None)?;
+        running.push((program, api, child));
     }
     let mut micros = vec![Vec::with_capacity(invocations); programs.len()];
     for i in 0..invocations + WARM_UP {
@@ -142,9 +108,9 @@ async fn warm_round_trips(programs: &[Program], invocations: usize) -> Result<Ve
         // the same program.
         for k in 0..running.len() {
             let index = (i + k) % running.len();
-            let (program, api, _, payload) = &running[index];
+            let (program, api, _) = &running[index];
             let sent = Instant::now();
-            let (answered, ok) = api.invoke(payload.clone(), LIMIT).await?;
+            let (answered, ok) = api.invoke(program.payload.clone(), LIMIT).await?;
             if !ok {
                 bail!("{}: a warm invocation failed", program.label);
             }
@@ -153,7 +119,7 @@ async fn warm_round_trips(programs: &[Program], invocations: usize) -> Result<Ve
             }
         }
     }
-    for (_, _, mut child, _) in running {
+    for (_, _, mut child) in running {
         let _ = child.kill().await;
     }
     Ok(micros)
@@ -164,13 +130,13 @@ async fn warm_ab(binaries: &[String]) -> Result<()> {
     let payload = envelope("bench-1", json!({"order_id": "A-1001", "n": 1}));
     let programs: Vec<Program> = binaries
         .iter()
-        .map(|binary| Program {
-            label: binary.clone(),
-            command: PathBuf::from(binary),
-            args: Vec::new(),
-            cwd: None,
-            env: echo_env("echo"),
-            payload: payload.clone(),
+        .map(|binary| {
+            Program::new(
+                binary.clone(),
+                PathBuf::from(binary),
+                echo_env("echo"),
+                payload.clone(),
+            )
         })
         .collect();
     let mut table = String::from(
@@ -232,23 +198,21 @@ async fn run(stack: &Stack, root: &Path, bin_dir: &Path, python: &Path, out: &Pa
     let order: Value = serde_json::from_str(&std::fs::read_to_string(
         root.join("events/invoice_order.json"),
     )?)?;
-    let task = |logical_id: &str, binary: &str, payload: Value| -> Result<Program> {
-        Ok(Program {
-            label: binary.to_owned(),
-            command: bin_dir.join(binary),
-            args: Vec::new(),
-            cwd: None,
-            env: stack.function_environment(logical_id)?,
+    let task = |logical_id: &str, binary: &str, payload: Bytes| -> Result<Program> {
+        Ok(Program::new(
+            binary,
+            bin_dir.join(binary),
+            stack.function_environment(logical_id)?,
             payload,
-        })
+        ))
     };
-    let echo = |binary: &str| Program {
-        label: binary.to_owned(),
-        command: bin_dir.join(binary),
-        args: Vec::new(),
-        cwd: None,
-        env: echo_env(binary),
-        payload: echo_payload.clone(),
+    let echo = |binary: &str| {
+        Program::new(
+            binary,
+            bin_dir.join(binary),
+            echo_env(binary),
+            echo_payload.clone(),
+        )
     };
     let powertools = Program {
         label: "Python 3 + Powertools Logger".to_owned(),
