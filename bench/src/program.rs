@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use axum::body::Bytes;
 
 use crate::TimedApi;
@@ -47,43 +48,80 @@ impl Program {
         }
     }
 
-    /// Starts the program against `api`; with `cgroup_procs`, a shell first
-    /// writes its own pid there and then becomes the program, so everything
-    /// the program runs is under the cgroup from its first instruction.
-    /// Returns the child and when it was started.
-    pub fn spawn(
-        &self,
-        api: &TimedApi,
-        cgroup_procs: Option<&Path>,
-    ) -> Result<(tokio::process::Child, Instant)> {
-        let mut command = match cgroup_procs {
-            None => tokio::process::Command::new(&self.command),
-            Some(procs) => {
-                let mut shell = tokio::process::Command::new("/bin/sh");
-                shell
-                    .arg("-c")
-                    .arg(r#"echo $$ > "$0" && exec "$@""#)
-                    .arg(procs)
-                    .arg(&self.command);
-                shell
-            }
-        };
+    /// Starts the program against `api`. Returns the child and when it
+    /// was started.
+    pub fn spawn(&self, api: &TimedApi) -> Result<(tokio::process::Child, Instant)> {
+        let mut command = self.command(api);
         command
-            .args(&self.args)
-            .env_clear()
-            .envs(&self.env)
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        if let Some(cwd) = &self.cwd {
-            command.current_dir(cwd);
-        }
+            .stdin(Stdio::null());
         let started = Instant::now();
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", self.command.display()))?;
         Ok((child, started))
+    }
+
+    /// Starts the program inside a cgroup: a shell writes its own pid to
+    /// `cgroup_procs`, says so, waits for a go and then becomes the
+    /// program, so everything the program runs is under the cgroup from its
+    /// first instruction. The clock starts at the go: moving a process into
+    /// a cgroup can wait for an RCU grace period (milliseconds after an
+    /// idle spell), which is the bench's set-up, not the program's start.
+    pub async fn spawn_in_cgroup(
+        &self,
+        api: &TimedApi,
+        cgroup_procs: &Path,
+    ) -> Result<(tokio::process::Child, Instant)> {
+        let mut shell = tokio::process::Command::new("/bin/sh");
+        shell
+            .arg("-c")
+            .arg(
+                r#"echo $$ > "$0" && echo joined && read go && exec "$@" < /dev/null > /dev/null 2>&1"#,
+            )
+            .arg(cgroup_procs)
+            .arg(&self.command)
+            .args(&self.args)
+            .env_clear()
+            .envs(&self.env)
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cwd) = &self.cwd {
+            shell.current_dir(cwd);
+        }
+        let mut child = shell
+            .spawn()
+            .with_context(|| format!("starting {}", self.command.display()))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("{}: no pipes to the shell", self.label);
+        };
+        let mut joined = String::new();
+        BufReader::new(stdout).read_line(&mut joined).await?;
+        if joined.trim() != "joined" {
+            bail!("{}: could not join {}", self.label, cgroup_procs.display());
+        }
+        let mut stdin = stdin;
+        let started = Instant::now();
+        stdin.write_all(b"go\n").await?;
+        drop(stdin);
+        Ok((child, started))
+    }
+
+    fn command(&self, api: &TimedApi) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.command);
+        command
+            .args(&self.args)
+            .env_clear()
+            .envs(&self.env)
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .kill_on_drop(true);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        command
     }
 }

@@ -74,7 +74,7 @@ async fn cold_starts(program: &Program, starts: usize) -> Result<Cold> {
     };
     for _ in 0..starts {
         let api = TimedApi::start().await?;
-        let (mut child, started) = program.spawn(&api, None)?;
+        let (mut child, started) = program.spawn(&api)?;
         let asked = api.first_next(LIMIT).await?;
         let (answered, ok) = api.invoke(program.payload.clone(), LIMIT).await?;
         if !ok {
@@ -99,7 +99,7 @@ async fn warm_round_trips(programs: &[Program], invocations: usize) -> Result<Ve
     let mut running = Vec::with_capacity(programs.len());
     for program in programs {
         let api = TimedApi::start().await?;
-        let (child, _) = program.spawn(&api, None)?;
+        let (child, _) = program.spawn(&api)?;
         running.push((program, api, child));
     }
     let mut micros = vec![Vec::with_capacity(invocations); programs.len()];
