@@ -21,7 +21,7 @@ for i in range(30):
         if '@' in p:
             extra,prog=p.rsplit('@',1)
             for kv in extra.split(','):
-                k,v=kv.split('='); e[k]=v
+                k,v=kv.split('=',1); e[k]=v
         t=time.perf_counter()
         proc=subprocess.Popen([prog],env=e,stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL)
         c,_=s.accept(); c.recv(4096)

@@ -51,8 +51,9 @@ impl Program {
     /// Starts the program against `api`. Returns the child and when it
     /// was started.
     pub fn spawn(&self, api: &TimedApi) -> Result<(tokio::process::Child, Instant)> {
-        let mut command = self.command(api);
+        let mut command = self.command_running(&self.command, api);
         command
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .stdin(Stdio::null());
@@ -74,7 +75,7 @@ impl Program {
         api: &TimedApi,
         cgroup_procs: &Path,
     ) -> Result<(tokio::process::Child, Instant)> {
-        let mut shell = tokio::process::Command::new("/bin/sh");
+        let mut shell = self.command_running(Path::new("/bin/sh"), api);
         shell
             .arg("-c")
             .arg(
@@ -83,20 +84,13 @@ impl Program {
             .arg(cgroup_procs)
             .arg(&self.command)
             .args(&self.args)
-            .env_clear()
-            .envs(&self.env)
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .stdin(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(cwd) = &self.cwd {
-            shell.current_dir(cwd);
-        }
+            .stdin(Stdio::piped());
         let mut child = shell
             .spawn()
             .with_context(|| format!("starting {}", self.command.display()))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             bail!("{}: no pipes to the shell", self.label);
         };
         let mut joined = String::new();
@@ -104,17 +98,17 @@ impl Program {
         if joined.trim() != "joined" {
             bail!("{}: could not join {}", self.label, cgroup_procs.display());
         }
-        let mut stdin = stdin;
         let started = Instant::now();
         stdin.write_all(b"go\n").await?;
         drop(stdin);
         Ok((child, started))
     }
 
-    fn command(&self, api: &TimedApi) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(&self.command);
+    /// `executable` with the program's environment (nothing inherited),
+    /// working directory and the Runtime API's address.
+    fn command_running(&self, executable: &Path, api: &TimedApi) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(executable);
         command
-            .args(&self.args)
             .env_clear()
             .envs(&self.env)
             .env("AWS_LAMBDA_RUNTIME_API", &api.address)

@@ -206,7 +206,7 @@ async fn start_proxy(acceptor: TlsAcceptor, upstream: String) -> Result<String> 
     Ok(format!("https://localhost:{}", address.port()))
 }
 
-/// One program as measured: its label, binary and environment.
+/// What one program's starts measured, in milliseconds.
 #[derive(Default)]
 struct Measured {
     init_ms: Vec<f64>,

@@ -33,11 +33,11 @@ const SOURCE_BUCKET: &str = "bench-source";
 fn envelope(correlation_id: &str, input: Value) -> Bytes {
     Bytes::from(
         json!({
-        "correlation_id": correlation_id,
-        "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:run-1",
-        "state_name": "Bench",
-        "retry_count": 0,
-        "input": input,
+            "correlation_id": correlation_id,
+            "execution_id": "arn:aws:states:eu-west-1:123456789012:execution:bench:run-1",
+            "state_name": "Bench",
+            "retry_count": 0,
+            "input": input,
         })
         .to_string(),
     )
