@@ -34,6 +34,10 @@ const LOADER: &[(&str, &str)] = &[
         include_str!("../moto/devstack_moto/executions.py"),
     ),
     (
+        "item_batcher.py",
+        include_str!("../moto/devstack_moto/item_batcher.py"),
+    ),
+    (
         "item_reader.py",
         include_str!("../moto/devstack_moto/item_reader.py"),
     ),

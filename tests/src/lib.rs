@@ -2,6 +2,8 @@
 //!
 //! - [`aws_cli`]: the real AWS CLI against a local stack.
 //! - [`backup_run`]: whole backup runs, invocation after invocation.
+//! - [`fidelity`]: local-fidelity cases run on the local stack and on moto
+//!   as released.
 //!
 //! - [`runtime_api::LocalRuntimeApi`]: the local stack's Runtime API, driving
 //!   one task process invocation by invocation.
@@ -21,6 +23,7 @@ pub mod backup_run;
 pub mod binaries;
 pub mod browser;
 pub mod export_server;
+pub mod fidelity;
 pub mod fixture;
 pub mod local_stack;
 pub mod log_scan;

@@ -1,44 +1,16 @@
-//! The rows of `docs/local-fidelity.md`: each case is run through the AWS
-//! SDK on the local stack, which must do what AWS does, and on moto as
-//! released, which must still do what the table says it does (so a row
-//! whose difference moto fixes one day shows up here, not in production).
+//! The rows of `docs/local-fidelity.md` about JSONata, JSONPath and how
+//! executions start: each case is run on the local stack, which must do what
+//! AWS does, and on moto as released, which must still do what the table
+//! says it does (`tests::fidelity`).
 //!
 //! A case is a small state machine and its input; the fixture template's
 //! function (the `fixture-task` binary) stands in for a Lambda task.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_sdk_sfn::Client;
 use serde_json::{Value, json};
-use tests::local_stack::{Builder, LocalStack};
-
-/// What a case must give on one engine.
-#[derive(Debug, Clone)]
-enum Expect {
-    /// `SUCCEEDED` with exactly this output.
-    Output(Value),
-    /// `SUCCEEDED`, and the output passes the check (described for the
-    /// report).
-    OutputWhere(&'static str, fn(&Value) -> bool),
-    /// `SUCCEEDED`, with an output that is not JSON.
-    UnreadableOutput,
-    /// `FAILED` with this error, the cause containing the text.
-    Failed(&'static str, &'static str),
-    /// `CreateStateMachine` answers `InvalidDefinition` containing the text.
-    Refused(&'static str),
-}
-
-#[derive(Debug)]
-struct Case {
-    name: &'static str,
-    definition: Value,
-    input: Value,
-    /// On the local stack: what AWS does.
-    aws: Expect,
-    /// On moto as released.
-    moto: Expect,
-}
+use tests::fidelity::{Case, Expect, check, fixture_task, jsonata, jsonpath};
+use tests::local_stack::Builder;
 
 /// What moto as released does with any JSONata expression.
 const MOTO_NO_JSONATA: Expect =
@@ -49,119 +21,6 @@ const MOTO_NO_BRANCH_ERRORS: Expect = Expect::Failed(
     "States.Runtime",
     "Custom Error Names MUST NOT begin with the prefix 'States.'",
 );
-
-fn jsonata(states: Value, start: &str) -> Value {
-    json!({"QueryLanguage": "JSONata", "StartAt": start, "States": states})
-}
-
-fn jsonpath(states: Value, start: &str) -> Value {
-    json!({"StartAt": start, "States": states})
-}
-
-/// The fixture function as a JSONata Lambda task.
-fn fixture_task(function: &str, input: Value) -> Value {
-    json!({
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Arguments": {"FunctionName": function, "Payload": {"input": input}},
-    })
-}
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-/// Creates `definition` on `stack` and runs it on `input`: the outcome, or
-/// the creation error.
-async fn run(stack: &LocalStack, definition: &Value, input: &Value) -> Result<Outcome, String> {
-    let sfn: Client = stack.sfn();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let created = sfn
-        .create_state_machine()
-        .name(format!("fidelity-{n}"))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/fidelity")
-        .send()
-        .await
-        .map_err(|e| match e.as_service_error() {
-            Some(service) => format!(
-                "{}: {}",
-                service.meta().code().unwrap_or("(no error code)"),
-                service.meta().message().unwrap_or_default()
-            ),
-            None => format!("{e:?}"),
-        })?;
-    let execution = devstack::workflow::start(
-        &sfn,
-        created.state_machine_arn(),
-        &format!("run-{n}"),
-        input,
-    )
-    .await
-    .map_err(|e| format!("{e:#}"))?;
-    let finished = devstack::workflow::follow(&sfn, &execution, Duration::from_secs(60), |_| {})
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(Outcome {
-        status: finished.status,
-        output: finished.output,
-        error: finished.error,
-        cause: finished.cause,
-    })
-}
-
-#[derive(Debug)]
-struct Outcome {
-    status: String,
-    output: Option<Value>,
-    error: Option<String>,
-    cause: Option<String>,
-}
-
-/// Why `got` is not what `expect` says, if it is not.
-fn mismatch(expect: &Expect, got: &Result<Outcome, String>) -> Option<String> {
-    let fine = match (expect, got) {
-        (Expect::Output(want), Ok(o)) => o.status == "SUCCEEDED" && o.output.as_ref() == Some(want),
-        (Expect::OutputWhere(_, check), Ok(o)) => {
-            o.status == "SUCCEEDED" && o.output.as_ref().is_some_and(check)
-        }
-        (Expect::Failed(error, cause), Ok(o)) => {
-            o.status == "FAILED"
-                && o.error.as_deref() == Some(error)
-                && o.cause.as_deref().unwrap_or_default().contains(cause)
-        }
-        (Expect::UnreadableOutput, Ok(o)) => o.status == "SUCCEEDED" && o.output.is_none(),
-        (Expect::Refused(text), Err(created)) => {
-            created.starts_with("InvalidDefinition") && created.contains(text)
-        }
-        _ => false,
-    };
-    (!fine).then(|| match expect {
-        Expect::OutputWhere(what, _) => format!("expected an output with {what}, got {got:?}"),
-        _ => format!("expected {expect:?}, got {got:?}"),
-    })
-}
-
-/// Runs every case on the local stack and on moto as released; panics with
-/// every row that does not hold.
-async fn check(cases: Vec<Case>) {
-    let ours = Builder::fixture().start().await;
-    let plain = Builder::fixture().plain_moto().start().await;
-    let mut failures = Vec::new();
-    for case in &cases {
-        let (on_ours, on_plain) = tokio::join!(
-            run(&ours, &case.definition, &case.input),
-            run(&plain, &case.definition, &case.input),
-        );
-        if let Some(why) = mismatch(&case.aws, &on_ours) {
-            failures.push(format!("{}: the local stack: {why}", case.name));
-        }
-        if let Some(why) = mismatch(&case.moto, &on_plain) {
-            failures.push(format!("{}: moto as released: {why}", case.name));
-        }
-    }
-    ours.finish().await;
-    plain.finish().await;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
 
 fn fixture_function() -> String {
     "arn:aws:lambda:eu-west-1:123456789012:function:test-fixture".to_owned()
@@ -676,86 +535,4 @@ async fn executions_start_as_on_aws() {
         plain_output.is_err() || plain_output.as_ref().is_ok_and(Option::is_none),
         "{plain_output:?}"
     );
-}
-
-/// Puts `count` one-byte objects under `items/` of a new bucket.
-async fn bucket_of_objects(stack: &LocalStack, bucket: &str, count: usize) {
-    stack
-        .fill_bucket(
-            bucket,
-            (0..count).map(|i| (format!("items/{i:05}"), b"x".to_vec())),
-        )
-        .await;
-}
-
-#[tokio::test]
-async fn a_distributed_map_reads_every_object_under_its_prefix() {
-    let count = 1005;
-    let ours = Builder::fixture().start().await;
-    let plain = Builder::fixture().plain_moto().start().await;
-    let bucket = "fidelity-items";
-    tokio::join!(
-        bucket_of_objects(&ours, bucket, count),
-        bucket_of_objects(&plain, bucket, count)
-    );
-    let map = |extra: Value| {
-        let mut state = json!({
-            "Type": "Map",
-            "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
-                           "Parameters": {"Bucket": bucket, "Prefix": "items/"}},
-            "ItemProcessor": {
-                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                "StartAt": "Item",
-                "States": {"Item": {"Type": "Pass", "End": true}}
-            },
-            "End": true
-        });
-        if let (Some(state), Some(extra)) = (state.as_object_mut(), extra.as_object()) {
-            state.extend(extra.clone());
-        }
-        jsonpath(json!({"M": state}), "M")
-    };
-    let every = map(json!({}));
-    let batched = map(json!({"ItemBatcher": {"MaxItemsPerBatch": 100}}));
-
-    // On AWS: every object, each as {Etag, Key, LastModified (epoch
-    // seconds), Size, StorageClass}.
-    let got = run(&ours, &every, &json!({})).await;
-    let items = match &got {
-        Ok(Outcome {
-            output: Some(Value::Array(items)),
-            ..
-        }) => items.clone(),
-        other => panic!("the local stack: {other:?}"),
-    };
-    assert_eq!(items.len(), count);
-    assert_eq!(items[1004]["Key"], "items/01004");
-    assert_eq!(items[0]["Size"], 1);
-    assert_eq!(items[0]["StorageClass"], "STANDARD");
-    assert!(items[0]["LastModified"].is_u64(), "{}", items[0]);
-    assert!(items[0]["Etag"].is_string(), "{}", items[0]);
-    // ItemBatcher is not in moto's grammar: refused at creation, loudly.
-    let refused = run(&ours, &batched, &json!({})).await;
-    assert!(
-        matches!(&refused, Err(e) if e.starts_with("InvalidDefinition") && e.contains("ItemBatcher")),
-        "{refused:?}"
-    );
-
-    // moto as released: one page at most, and an output no client can read
-    // (the items' LastModified are datetimes, which moto cannot serialise).
-    let released = run(&plain, &every, &json!({})).await;
-    assert!(
-        match &released {
-            Err(e) => e.starts_with("describing"),
-            Ok(o) =>
-                o.output
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len)
-                    <= 1000,
-        },
-        "{released:?}"
-    );
-    ours.finish().await;
-    plain.finish().await;
 }

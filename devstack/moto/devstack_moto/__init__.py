@@ -14,6 +14,7 @@ from . import (
     errors,
     executions,
     insights,
+    item_batcher,
     item_reader,
     jsonata_states,
     jsonata_string,
@@ -30,6 +31,7 @@ def install() -> None:
     executions.install()
     insights.install()
     item_reader.install()
+    item_batcher.install()
     jsonata_states.install()
     jsonata_string.install()
     variables.install()

@@ -11,7 +11,9 @@ moto only parses it. Checked here, as AWS documents:
   ``$states.errorOutput`` in fields and states where they are not
   accessible will be caught at creation";
 - "a variable assigned in an inner scope cannot have the same name as one
-  assigned in an outer scope" (Map iterations and Parallel branches).
+  assigned in an outer scope" (Map iterations and Parallel branches);
+- an ``ItemBatcher`` only in a Distributed Map, with valid limits
+  (``item_batcher.check``).
 
 And one refusal that is the local stack's own: a JSONPath the local
 JSONPath library cannot parse (Jayway, AWS's, reads more: ``in``, ``!``,
@@ -30,6 +32,7 @@ from jsonpath_ng.ext import parse as parse_jsonpath
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.api import InvalidDefinition
 
+from . import item_batcher
 from .jsonata_states import compile_expression
 
 _RESULT = re.compile(r"\$states\.result\b")
@@ -194,6 +197,11 @@ def _check_machine(
             )
         state_language = state.get("QueryLanguage", language)
         _check_fields(state, state_where, state_language)
+        if "ItemBatcher" in state:
+            try:
+                item_batcher.check(state, state_language, state_where)
+            except item_batcher.Refused as refused:
+                raise Refused(str(refused)) from None
         for inner_where, inner in _inner_machines(state):
             _check_machine(
                 inner, f"{state_where}/{inner_where}", language, outer_names | scope_names

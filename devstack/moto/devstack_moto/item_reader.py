@@ -10,9 +10,7 @@
   Python datetime: the execution's output then broke ``DescribeExecution``
   with HTTP 500.
 
-``ItemBatcher`` and ``ProcessorConfig`` are not in moto's grammar at all:
-``CreateStateMachine`` refuses such a definition with ``InvalidDefinition``,
-loudly, so nothing is needed here for them.
+``ItemBatcher`` (not in moto's grammar) is ``item_batcher``'s.
 """
 
 from __future__ import annotations
