@@ -3,9 +3,11 @@
 //! each continuation as the state machine's loop does, and the manifest
 //! read back part by part.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use devstack::faults::FaultProxy;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -144,4 +146,30 @@ pub async fn manifest_entries(moto: &MotoServer, index: &Value) -> Vec<Value> {
         }
     }
     entries
+}
+
+/// Copy requests into `run_key`'s data keys of `bucket` that the proxy saw,
+/// by key: `CopyObject`s and `UploadPartCopy`s (the task puts no data of
+/// an S3 run itself).
+pub fn copies_seen(proxy: &FaultProxy, bucket: &str, run_key: &str) -> BTreeMap<String, u32> {
+    let prefix = format!("PUT /{bucket}/{run_key}data/");
+    let mut counts = BTreeMap::new();
+    for seen in proxy.seen() {
+        if let Some(rest) = seen.request.strip_prefix(&prefix) {
+            let what = rest.split(' ').next().unwrap_or_default();
+            // One entry per object, or per object and part.
+            let key = match what.split_once('?') {
+                Some((key, query)) => {
+                    let part = query
+                        .split('&')
+                        .find(|p| p.starts_with("partNumber="))
+                        .unwrap_or("");
+                    format!("{key}#{part}")
+                }
+                None => what.to_owned(),
+            };
+            *counts.entry(key).or_insert(0) += 1;
+        }
+    }
+    counts
 }

@@ -43,6 +43,7 @@ async fn objects_deleted_or_rewritten_after_listing_are_recorded_as_they_are() {
         storage_class: None,
         correlation_id: "changes-1",
         multipart_gate: &gate,
+        batch: None,
     };
 
     // Listed, then deleted: skipped and counted, not a failed run.

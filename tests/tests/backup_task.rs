@@ -21,30 +21,9 @@ const MIB: u64 = 1024 * 1024;
 const RUN: &str = "2026-11-24T00:00:00Z";
 const RUN_KEY: &str = "backups/crm-nightly/20261124T000000Z/";
 
-/// Copy requests into the backup bucket's data keys that the proxy saw,
-/// by key: `CopyObject`s and `UploadPartCopy`s (the task puts no data of
-/// an S3 run itself).
+/// Copy requests into this run's data keys that the proxy saw, by key.
 fn copies_seen(proxy: &FaultProxy) -> BTreeMap<String, u32> {
-    let prefix = format!("PUT /{BACKUPS}/{RUN_KEY}data/");
-    let mut counts = BTreeMap::new();
-    for seen in proxy.seen() {
-        if let Some(rest) = seen.request.strip_prefix(&prefix) {
-            let what = rest.split(' ').next().unwrap_or_default();
-            // One entry per object, or per object and part.
-            let key = match what.split_once('?') {
-                Some((key, query)) => {
-                    let part = query
-                        .split('&')
-                        .find(|p| p.starts_with("partNumber="))
-                        .unwrap_or("");
-                    format!("{key}#{part}")
-                }
-                None => what.to_owned(),
-            };
-            *counts.entry(key).or_insert(0) += 1;
-        }
-    }
-    counts
+    tests::backup_run::copies_seen(proxy, BACKUPS, RUN_KEY)
 }
 
 #[tokio::test]

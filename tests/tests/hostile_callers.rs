@@ -271,6 +271,7 @@ async fn no_input_ends_in_an_error_no_catch_sees() {
     let runs = [
         ("InvoiceStateMachine", &invoice_inputs[..]),
         ("BackupStateMachine", &backup_inputs[..]),
+        ("BackupBatchedStateMachine", &backup_inputs[..]),
     ];
     for (machine, inputs) in runs {
         let executions = join_all(inputs.iter().enumerate().map(|(i, input)| {

@@ -155,6 +155,41 @@ async fn item_batcher_batches_as_on_aws() {
 }
 
 #[tokio::test]
+async fn an_item_reader_that_cannot_list_fails_catchably() {
+    let definition = jsonpath(
+        json!({
+            "M": {
+                "Type": "Map",
+                "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+                               "Parameters": {"Bucket": "no-such-bucket-here", "Prefix": ""}},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": true}}
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                "End": true
+            },
+            "Caught": {"Type": "Pass", "End": true}
+        }),
+        "M",
+    );
+    check(vec![Case {
+        name: "a bucket that does not exist",
+        definition,
+        input: json!({}),
+        aws: Expect::OutputWhere("error.Error States.ItemReaderFailed", |o| {
+            o["error"]["Error"] == "States.ItemReaderFailed"
+        }),
+        // States.Runtime, which moto's States.ALL catches (AWS's would not).
+        moto: Expect::OutputWhere("error.Error States.Runtime", |o| {
+            o["error"]["Error"] == "States.Runtime"
+        }),
+    }])
+    .await;
+}
+
+#[tokio::test]
 async fn item_batchers_aws_refuses_are_refused_at_creation() {
     let refused = |name, definition| Case {
         name,

@@ -88,7 +88,7 @@ fn targets(state: &Value) -> Vec<String> {
 fn state_machines_are_complete_and_well_wired() {
     let template = template();
     let mut machines = state_machines(&template);
-    assert_eq!(machines.len(), 2, "invoice and backup");
+    assert_eq!(machines.len(), 3, "invoice, backup and batched backup");
     // The JSONPath invoice workflow the tests keep (JSONPath stays proven)
     // runs with the JSONata one's substitutions.
     let invoice_subs = machines
@@ -524,7 +524,9 @@ fn strings(value: &Yaml) -> Vec<&str> {
 
 /// The wildcards a resource ARN may hold: one bucket's objects (under a
 /// fixed prefix or all of them: `.../prefix/*`), one function's versions and
-/// aliases (`...:function:NAME:*`), one log group's streams, and the KMS
+/// aliases (`...:function:NAME:*`), one log group's streams, one state
+/// machine's executions (`...:execution:NAME/*`: a Distributed Map's child
+/// executions, which the map must describe and stop), and the KMS
 /// keys of a service's default encryption when a `kms:ViaService`
 /// condition holds them to that service. Anything else (`function:NAME*`,
 /// `arn:aws:s3:::*`) grants more than one named thing.
@@ -539,6 +541,9 @@ fn reviewed_wildcard(resource: &str, statement: &serde_norway::Mapping) -> bool 
     let log_streams = resource
         .strip_suffix(":*")
         .is_some_and(|head| !head.contains('*') && head.contains(":log-group:"));
+    let executions = resource
+        .strip_suffix("/*")
+        .is_some_and(|head| !head.contains('*') && head.contains(":execution:"));
     let kms_via_service = resource.ends_with(":key/*")
         && !resource.trim_end_matches(":key/*").contains('*')
         && statement
@@ -546,7 +551,7 @@ fn reviewed_wildcard(resource: &str, statement: &serde_norway::Mapping) -> bool 
             .and_then(|c| c.get("StringEquals"))
             .and_then(|c| c.get("kms:ViaService"))
             .is_some();
-    s3_objects || function_versions || log_streams || kms_via_service
+    s3_objects || function_versions || log_streams || executions || kms_via_service
 }
 
 /// The one exception to "no wildcard actions": the TLS-only bucket and
@@ -821,6 +826,8 @@ Fn:
           - {Effect: Allow, Action: "s3:ListBucket", Resource: "arn:aws:s3:::*"}
           - {Effect: Allow, Action: "kms:Decrypt", Resource: "arn:aws:kms:eu-west-1:123456789012:key/*"}
           - {Effect: Allow, Action: "lambda:InvokeFunction", Resource: ["arn:aws:lambda:eu-west-1:123456789012:function:f", "arn:aws:lambda:eu-west-1:123456789012:function:f:*"]}
+          - {Effect: Allow, Action: "states:StopExecution", Resource: "arn:aws:states:eu-west-1:123456789012:execution:*/*"}
+          - {Effect: Allow, Action: "states:StopExecution", Resource: "arn:aws:states:eu-west-1:123456789012:execution:m/*"}
 Other:
   Type: AWS::Serverless::StateMachine
   Properties:
@@ -877,6 +884,10 @@ Policy:
         ),
         ("Statement[12]", "wildcard in resource `arn:aws:s3:::*`"),
         (
+            "Statement[15]",
+            "wildcard in resource `arn:aws:states:eu-west-1:123456789012:execution:*/*`",
+        ),
+        (
             "Statement[13]",
             "wildcard in resource `arn:aws:kms:eu-west-1:123456789012:key/*`",
         ),
@@ -930,8 +941,9 @@ Policy:
         );
     }
     // Nothing else: the reviewed LambdaInvokePolicy, the X-Ray and log
-    // delivery actions on `*`, the known X-Ray managed policy and the
-    // TLS-only Deny (Statement[5] of the bucket policy) pass.
+    // delivery actions on `*`, one state machine's executions, the known
+    // X-Ray managed policy and the TLS-only Deny (Statement[5] of the bucket
+    // policy) pass.
     assert_eq!(findings.len(), expected.len(), "{findings:#?}");
 }
 

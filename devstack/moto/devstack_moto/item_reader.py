@@ -10,6 +10,11 @@
   Python datetime: the execution's output then broke ``DescribeExecution``
   with HTTP 500.
 
+- A listing that fails (no such bucket, access denied) is
+  ``States.ItemReaderFailed`` on AWS ("A Map state failed because it
+  couldn't read from the item source"), which a ``Catch`` can handle; moto
+  failed the execution with ``States.Runtime``, which none can.
+
 ``ItemBatcher`` (not in moto's grammar) is ``item_batcher``'s.
 """
 
@@ -17,9 +22,23 @@ from __future__ import annotations
 
 import datetime
 
+from botocore.exceptions import ClientError
+
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
     resource_eval_s3,
 )
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 
 def aws_item(entry: dict) -> dict:
@@ -46,13 +65,32 @@ def _list_objects_v2(env, resource_runtime_part, state_credentials) -> None:
     parameters = dict(env.stack.pop())
     items = []
     while True:
-        response = s3_client.list_objects_v2(**parameters)
+        try:
+            response = s3_client.list_objects_v2(**parameters)
+        except ClientError as e:
+            raise _reader_failed(env, f"listing s3://{parameters.get('Bucket')}: {e}") from None
         items.extend(aws_item(entry) for entry in response.get("Contents", []))
         token = response.get("NextContinuationToken")
         if not response.get("IsTruncated") or not token:
             break
         parameters["ContinuationToken"] = token
     env.stack.append(items)
+
+
+def _reader_failed(env, cause: str) -> FailureEventException:
+    error = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=error,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                mapRunFailedEventDetails=MapRunFailedEventDetails(
+                    error=error.error_name, cause=cause
+                )
+            ),
+        )
+    )
 
 
 def install() -> None:

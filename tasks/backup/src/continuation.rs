@@ -57,6 +57,18 @@ pub struct Totals {
     pub vanished: u64,
 }
 
+impl Totals {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &Totals) {
+        self.objects += other.objects;
+        self.bytes += other.bytes;
+        self.copied += other.copied;
+        self.already_copied += other.already_copied;
+        self.changed += other.changed;
+        self.vanished += other.vanished;
+    }
+}
+
 /// Where an S3 run's listing stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`request`] | the input and its validation |
+//! | [`batch`] | a Distributed Map's batch of the run, and its end |
 //! | [`continuation`] | what one invocation hands the next |
 //! | [`s3_run`] | an invocation's pass over an S3 listing |
 //! | [`s3_copy`] | one object: `CopyObject`, or `UploadPartCopy` resumed |
@@ -22,6 +23,7 @@
 //! | [`keys`] | where each object goes |
 
 pub mod address;
+pub mod batch;
 pub mod config;
 pub mod continuation;
 pub mod http_export;
@@ -40,7 +42,7 @@ use tokio::sync::Semaphore;
 
 pub use config::Config;
 pub use continuation::Continuation;
-pub use request::{BackupRequest, SourceInput};
+pub use request::{BackupRequest, Mode, SourceInput};
 
 use continuation::{S3Position, Totals};
 use manifest::{Index, PartWriter};
@@ -52,8 +54,10 @@ pub struct Output {
     pub run_key: String,
     /// The run's canonical id.
     pub run_id: String,
-    /// Whether the run is complete.
+    /// Whether the run (or the batch) is complete.
     pub done: bool,
+    /// Invocations the run (or the batch) took so far, this one included.
+    pub invocations: u32,
     /// Objects in the backup (so far, while not done).
     pub object_count: u64,
     /// Their bytes.
@@ -70,17 +74,21 @@ pub struct Output {
     /// The manifest's key, once done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_key: Option<String>,
+    /// A batch's manifest parts, once it is done: pass them all to `finish`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_parts: Option<Vec<String>>,
     /// Pass back as `continuation` while not done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continuation: Option<Continuation>,
 }
 
 impl Output {
-    fn new(run_key: String, run_id: String, totals: Totals) -> Self {
+    fn new(run_key: String, run_id: String, invocations: u32, totals: Totals) -> Self {
         Self {
             run_key,
             run_id,
             done: false,
+            invocations,
             object_count: totals.objects,
             bytes: totals.bytes,
             copied: totals.copied,
@@ -88,6 +96,7 @@ impl Output {
             changed: totals.changed,
             vanished: totals.vanished,
             manifest_key: None,
+            manifest_parts: None,
             continuation: None,
         }
     }
@@ -102,13 +111,23 @@ pub async fn handle(
 ) -> Result<Output, TaskError> {
     let run = request.validate(config)?;
     let run_key = run.run_key();
+    let batch = match &run.mode {
+        Mode::Check => return Ok(Output::new(run_key, run.run_id, 0, Totals::default())),
+        Mode::Finish(finish) => return finish_batched(s3, config, &run, finish, &ctx).await,
+        Mode::Batch(objects) => Some(objects.as_slice()),
+        Mode::Whole => None,
+    };
     let mut continuation = run
         .continuation
         .clone()
         .unwrap_or_else(|| Continuation::start(&run.run_id, now()));
     continuation.invocations += 1;
+    let parts_dir = match batch {
+        Some(objects) => batch::part_prefix(&run_key, objects),
+        None => manifest::parts_dir(&run_key),
+    };
     let mut manifest = PartWriter::new(
-        &run_key,
+        parts_dir.clone(),
         ctx.correlation_id(),
         continuation.manifest_parts,
         config.manifest_part_entries(),
@@ -125,10 +144,15 @@ pub async fn handle(
                 storage_class: run.storage_class.as_ref(),
                 correlation_id: ctx.correlation_id(),
                 multipart_gate: &gate,
+                batch,
             };
-            let position = match continuation.s3.take() {
-                Some(position) => position,
-                None => S3Position {
+            let position = match (continuation.s3.take(), batch) {
+                (Some(position), _) => position,
+                (None, Some(_)) => S3Position {
+                    fresh: batch::first_attempt(s3, &config.bucket, &parts_dir).await?,
+                    ..S3Position::default()
+                },
+                (None, None) => S3Position {
                     fresh: s3_run::destination_is_empty(job).await?,
                     ..S3Position::default()
                 },
@@ -198,9 +222,20 @@ pub async fn handle(
         }
     };
     continuation.manifest_parts = manifest.written();
-    let mut output = Output::new(run_key.clone(), run.run_id.clone(), continuation.totals);
+    let mut output = Output::new(
+        run_key.clone(),
+        run.run_id.clone(),
+        continuation.invocations,
+        continuation.totals,
+    );
     if !finished {
         output.continuation = Some(continuation);
+        return Ok(output);
+    }
+    output.done = true;
+    if batch.is_some() {
+        // The run's index is written by `finish`, once every batch is done.
+        output.manifest_parts = Some(manifest.keys());
         return Ok(output);
     }
     let index = Index {
@@ -214,10 +249,44 @@ pub async fn handle(
         finished_at: now(),
         invocations: continuation.invocations,
         totals: continuation.totals,
-        parts: (1..=continuation.manifest_parts)
-            .map(|n| manifest::part_key(&run_key, n))
-            .collect(),
+        parts: manifest.keys(),
     };
+    output.manifest_key = Some(manifest::write_index(s3, &config.bucket, &index).await?);
+    Ok(output)
+}
+
+/// Writes a batched run's index, its totals counted from its parts.
+async fn finish_batched(
+    s3: &Client,
+    config: &Config,
+    run: &request::Validated,
+    finish: &batch::Finish,
+    ctx: &TaskContext,
+) -> Result<Output, TaskError> {
+    let SourceInput::S3 { bucket, prefix } = &run.source else {
+        return Err(TaskError::invalid_input("finish: for S3 sources"));
+    };
+    let totals = finish.count(s3, &config.bucket).await?;
+    let invocations = finish.invocations.saturating_add(1);
+    let mut parts = finish.parts.clone();
+    parts.sort();
+    let index = Index {
+        schema_version: manifest::SCHEMA_VERSION,
+        name: run.name.clone(),
+        run_id: run.run_id.clone(),
+        run_key: run.run_key(),
+        correlation_id: ctx.correlation_id().to_owned(),
+        source: manifest::Source::S3 {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+        },
+        started_at: finish.started_at.clone(),
+        finished_at: now(),
+        invocations,
+        totals,
+        parts,
+    };
+    let mut output = Output::new(run.run_key(), run.run_id.clone(), invocations, totals);
     output.manifest_key = Some(manifest::write_index(s3, &config.bucket, &index).await?);
     output.done = true;
     Ok(output)

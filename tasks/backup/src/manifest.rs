@@ -3,7 +3,9 @@
 //!
 //! - `{run key}manifest/part-000001.jsonl`, `part-000002.jsonl`, ...: one
 //!   [`Entry`] per line, at most one listing page (1,000 entries) a part,
-//!   each object of the run in exactly one part;
+//!   each object of the run in exactly one part (a batched run's parts are
+//!   `{run key}manifest/batch-{tag}/part-000001.jsonl`, ..., per batch: see
+//!   [`crate::batch`]);
 //! - `{run key}manifest.json`: the [`Index`], written last; a run without
 //!   it is not finished. Parts it does not list (left by an attempt that
 //!   was retried) are not part of the run.
@@ -131,15 +133,20 @@ pub struct Index {
     pub parts: Vec<String>,
 }
 
-/// The key of part `number` (from 1).
-pub fn part_key(run_key: &str, number: u32) -> String {
-    format!("{run_key}manifest/part-{number:06}.jsonl")
+/// Where a run's parts go.
+pub fn parts_dir(run_key: &str) -> String {
+    format!("{run_key}manifest/")
+}
+
+/// The key of part `number` (from 1) in `dir`.
+pub fn part_key(dir: &str, number: u32) -> String {
+    format!("{dir}part-{number:06}.jsonl")
 }
 
 /// Entries waiting to be written, and the number the next part gets.
 #[derive(Debug)]
 pub struct PartWriter {
-    run_key: String,
+    dir: String,
     correlation_id: String,
     next: u32,
     pending: Vec<Entry>,
@@ -148,10 +155,11 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    /// Continues after `written` parts.
-    pub fn new(run_key: &str, correlation_id: &str, written: u32, capacity: usize) -> Self {
+    /// Writes parts into `dir` ([`parts_dir`], or a batch's), after
+    /// `written` parts.
+    pub fn new(dir: String, correlation_id: &str, written: u32, capacity: usize) -> Self {
         Self {
-            run_key: run_key.to_owned(),
+            dir,
             correlation_id: correlation_id.to_owned(),
             next: written + 1,
             pending: Vec::new(),
@@ -162,6 +170,11 @@ impl PartWriter {
     /// Parts written, this invocation's included.
     pub fn written(&self) -> u32 {
         self.next - 1
+    }
+
+    /// The keys of every part written, in order.
+    pub fn keys(&self) -> Vec<String> {
+        (1..self.next).map(|n| part_key(&self.dir, n)).collect()
     }
 
     /// Queues an entry, writing a part once `capacity` are waiting.
@@ -186,7 +199,7 @@ impl PartWriter {
                 .map_err(|e| TaskError::failed(format!("serialising the manifest: {e}")))?;
             body.push(b'\n');
         }
-        let key = part_key(&self.run_key, self.next);
+        let key = part_key(&self.dir, self.next);
         put_json(
             s3,
             bucket,
@@ -297,7 +310,7 @@ mod tests {
             r#"{"outcome":"already_copied","source_key":"daily/a.json","key":"backups/crm/20261201T120000Z/data/a.json","size":3,"source_etag":"abc","etag":"abc","last_modified":"2026-12-01T11:00:00Z"}"#
         );
         assert_eq!(
-            part_key("backups/crm/x/", 12),
+            part_key(&parts_dir("backups/crm/x/"), 12),
             "backups/crm/x/manifest/part-000012.jsonl"
         );
     }

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use sfn_task::TaskError;
 
+use crate::batch;
 use crate::config::Config;
 use crate::continuation::Continuation;
+use crate::s3_copy::Listed;
 
 /// The task's input. A run is identified by `name` and `run_id`, never by
 /// the execution, so a retry, a continuation or a deliberate rerun with the
@@ -32,6 +34,18 @@ pub struct BackupRequest {
     /// From the previous invocation's output, when it was not done.
     #[serde(default)]
     pub continuation: Option<Continuation>,
+    /// A Distributed Map batch: back up exactly these objects of the S3
+    /// source (see [`crate::batch`]).
+    #[serde(default)]
+    pub items: Option<Vec<batch::Item>>,
+    /// Finish a batched run: write its index (see [`crate::batch`]).
+    #[serde(default)]
+    pub finish: Option<batch::Finish>,
+    /// Only check the request of a batched run (S3 sources), before its
+    /// Distributed Map lists anything: a bad one fails here with
+    /// `Task.InvalidInput` instead of in every batch.
+    #[serde(default)]
+    pub check: bool,
 }
 
 /// Where the data comes from.
@@ -69,6 +83,21 @@ pub struct Validated {
     pub storage_class: Option<StorageClass>,
     /// Where to resume.
     pub continuation: Option<Continuation>,
+    /// The whole source, one batch of it, or the end of a batched run.
+    pub mode: Mode,
+}
+
+/// What this invocation does of the run.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// The whole source, listed as the run goes.
+    Whole,
+    /// These objects of an S3 source, in key order.
+    Batch(Vec<Listed>),
+    /// Write a batched run's index.
+    Finish(batch::Finish),
+    /// Check a batched run's request, nothing more.
+    Check,
 }
 
 impl Validated {
@@ -159,6 +188,29 @@ impl BackupRequest {
                 // The URL and its addresses are checked by `address::vet`.
             }
         }
+        let mode = match (self.items, self.finish, &self.source) {
+            (None, None, _) if !self.check => Mode::Whole,
+            (None, None, SourceInput::S3 { .. }) if self.continuation.is_none() => Mode::Check,
+            (_, _, _) if self.check => {
+                return Err(invalid(
+                    "check",
+                    "alone, for an S3 source (the start of a batched run)",
+                ));
+            }
+            (Some(items), None, SourceInput::S3 { prefix, .. }) => {
+                Mode::Batch(batch::listed(items, prefix)?)
+            }
+            (None, Some(finish), SourceInput::S3 { .. }) if self.continuation.is_none() => {
+                Mode::Finish(finish)
+            }
+            (Some(_), Some(_), _) => return Err(invalid("items", "not with finish")),
+            _ => {
+                return Err(invalid(
+                    "items",
+                    "items and finish are for S3 sources (finish without a continuation)",
+                ));
+            }
+        };
         let storage_class = self
             .storage_class
             .as_deref()
@@ -170,13 +222,18 @@ impl BackupRequest {
                 }
             })
             .transpose()?;
-        Ok(Validated {
+        let run = Validated {
             name: self.name,
             run_id,
             source: self.source,
             storage_class,
             continuation: self.continuation,
-        })
+            mode,
+        };
+        if let Mode::Finish(finish) = &run.mode {
+            finish.check(&run.run_key())?;
+        }
+        Ok(run)
     }
 }
 
@@ -315,6 +372,19 @@ mod tests {
             "invocations": 1, "manifest_parts": 0,
             "totals": {"objects": 0, "bytes": 0, "copied": 0, "already_copied": 0, "changed": 0, "vanished": 0}});
         refused(validate(input), "continuation", "another run");
+    }
+
+    #[test]
+    fn check_is_the_start_of_a_batched_s3_run_only() {
+        let mut check = s3("crm", "2026-12-01T12:00:00Z");
+        check["check"] = json!(true);
+        assert!(matches!(validate(check.clone()).map(|r| r.mode), Ok(Mode::Check)));
+        let mut http_check = http("x.ndjson");
+        http_check["check"] = json!(true);
+        refused(validate(http_check), "check", "an http source");
+        let mut with_items = check.clone();
+        with_items["items"] = json!([{"Key": "daily/a"}]);
+        refused(validate(with_items), "check", "with items");
     }
 
     #[test]

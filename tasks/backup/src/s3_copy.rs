@@ -58,6 +58,9 @@ pub struct Job<'a> {
     /// One multipart copy at a time, so at most one is left open for the
     /// next invocation.
     pub multipart_gate: &'a Semaphore,
+    /// A Distributed Map batch's objects, in key order: listed from here
+    /// instead of the bucket.
+    pub batch: Option<&'a [Listed]>,
 }
 
 /// When work stops: no new copy or part starts after `stop_starting`;

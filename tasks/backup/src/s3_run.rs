@@ -23,12 +23,24 @@ pub struct Page {
     pub truncated: bool,
 }
 
-/// Lists up to `max_keys` objects under `prefix` after `start_after`.
+/// Lists up to `max_keys` objects under `prefix` after `start_after` (of
+/// the batch, if the job has one).
 pub async fn list_page(
     job: Job<'_>,
     start_after: Option<&str>,
     max_keys: i32,
 ) -> Result<Page, TaskError> {
+    if let Some(batch) = job.batch {
+        let from = start_after.map_or(0, |after| {
+            batch.partition_point(|o| o.key.as_str() <= after)
+        });
+        let take = usize::try_from(max_keys).unwrap_or(1000);
+        let objects = batch[from..].iter().take(take).cloned().collect::<Vec<_>>();
+        return Ok(Page {
+            truncated: from + objects.len() < batch.len(),
+            objects,
+        });
+    }
     let page = job
         .s3
         .list_objects_v2()
