@@ -11,8 +11,8 @@
 //! | `BACKUP_MULTIPART_COPY_THRESHOLD` | `5368709120` (5 GiB) | objects larger than this (bytes) are copied with `UploadPartCopy` |
 //! | `BACKUP_COPY_PART_SIZE` | `536870912` (512 MiB) | part size of a multipart copy (bytes, ≥ 5 MiB) |
 //! | `BACKUP_PART_CONCURRENCY` | `8` | parts of one multipart copy copied at once |
-//! | `BACKUP_UPLOAD_PART_SIZE` | `8388608` (8 MiB) | part size of an HTTP export upload (bytes, ≥ 5 MiB) |
-//! | `BACKUP_UPLOAD_CONCURRENCY` | `3` | export parts uploading while the next fills; peak memory is about (this + 1) × the part size |
+//! | `BACKUP_UPLOAD_PART_SIZE` | `6291456` (6 MiB) | part size of an HTTP export upload (bytes, ≥ 5 MiB) |
+//! | `BACKUP_UPLOAD_CONCURRENCY` | `2` | export parts uploading while the next fills; peak memory is about (this + 1) × the part size, plus 16 MiB |
 //! | `BACKUP_STOP_BEFORE_MS` | `20000` | stop starting new copies this long before the deadline guard |
 //! | `BACKUP_EXPORT_TIMEOUT_MS` | `30000` | an export that sends nothing for this long is `Task.Retryable` |
 
@@ -109,12 +109,12 @@ impl Config {
             part_concurrency: usize::try_from(number("BACKUP_PART_CONCURRENCY", 8)?.clamp(1, 64))
                 .unwrap_or(8),
             upload_concurrency: usize::try_from(
-                number("BACKUP_UPLOAD_CONCURRENCY", 3)?.clamp(1, 16),
+                number("BACKUP_UPLOAD_CONCURRENCY", 2)?.clamp(1, 16),
             )
-            .unwrap_or(3),
+            .unwrap_or(2),
             multipart_copy_threshold: number("BACKUP_MULTIPART_COPY_THRESHOLD", 5 << 30)?,
             copy_part_size: number("BACKUP_COPY_PART_SIZE", 512 << 20)?,
-            upload_part_size: number("BACKUP_UPLOAD_PART_SIZE", 8 << 20)?,
+            upload_part_size: number("BACKUP_UPLOAD_PART_SIZE", 6 << 20)?,
             stop_before: Duration::from_millis(number("BACKUP_STOP_BEFORE_MS", 20_000)?),
             export_timeout: Duration::from_millis(number("BACKUP_EXPORT_TIMEOUT_MS", 30_000)?),
         };

@@ -23,6 +23,7 @@ use crate::address::Vetted;
 use crate::config::Config;
 use crate::continuation::HttpPosition;
 use crate::manifest::{Entry, Outcome};
+use crate::part_buffers::PartBuffers;
 use crate::sha256::Resumable;
 use crate::uploads;
 
@@ -254,7 +255,8 @@ async fn pump(
     stop_starting: Instant,
 ) -> Result<Step, TaskError> {
     let part_size = usize::try_from(stream.part_size).unwrap_or(8 << 20);
-    let mut buffer: Vec<u8> = Vec::with_capacity(part_size);
+    let mut buffers = PartBuffers::new(part_size);
+    let mut buffer = buffers.take();
     let mut uploading = FuturesOrdered::new();
     let mut ended = false;
     while !ended {
@@ -276,11 +278,12 @@ async fn pump(
             buffer.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if buffer.len() == part_size {
-                let full = std::mem::replace(&mut buffer, Vec::with_capacity(part_size));
                 while uploading.len() >= job.config.upload_concurrency {
                     finish_one(&mut uploading).await?;
                 }
-                uploading.push_back(seal(job, &mut stream, full)?);
+                // A part done gave its buffer back: the next part fills it.
+                let full = std::mem::replace(&mut buffer, buffers.take());
+                uploading.push_back(seal(job, &mut stream, buffers.lend(full))?);
             }
         }
     }
@@ -314,11 +317,12 @@ async fn pump(
     }
     // The last part may be small; an empty export is one empty part.
     if !buffer.is_empty() || stream.parts == 0 {
-        uploading.push_back(seal(job, &mut stream, buffer)?);
+        uploading.push_back(seal(job, &mut stream, buffers.lend(buffer))?);
     }
     while !uploading.is_empty() {
         finish_one(&mut uploading).await?;
     }
+    tracing::debug!(buffers = buffers.made(), "part buffers used");
     let bucket = job.config.bucket.as_str();
     let parts = uploads::finished_parts(job.s3, bucket, job.dest, &stream.upload_id)
         .await?
@@ -362,7 +366,7 @@ async fn pump(
 type Upload = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), TaskError>> + Send>>;
 
 /// Hashes a part, counts it, and starts its upload.
-fn seal(job: Job<'_>, stream: &mut Stream, bytes: Vec<u8>) -> Result<Upload, TaskError> {
+fn seal(job: Job<'_>, stream: &mut Stream, bytes: bytes::Bytes) -> Result<Upload, TaskError> {
     stream.hash.update(&bytes);
     stream.bytes += bytes.len() as u64;
     stream.parts += 1;

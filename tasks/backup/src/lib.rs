@@ -19,6 +19,7 @@
 //! | [`s3_run`] | an invocation's pass over an S3 listing |
 //! | [`s3_copy`] | one object: `CopyObject`, or `UploadPartCopy` resumed |
 //! | [`http_export`] | an export streamed into an upload, resumed by `Range` |
+//! | [`part_buffers`] | the export's part buffers, reused |
 //! | [`manifest`] | the manifest's parts and index |
 //! | [`keys`] | where each object goes |
 
@@ -29,6 +30,7 @@ pub mod continuation;
 pub mod http_export;
 pub mod keys;
 pub mod manifest;
+pub mod part_buffers;
 pub mod request;
 pub mod s3_copy;
 pub mod s3_run;

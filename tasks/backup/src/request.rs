@@ -378,7 +378,10 @@ mod tests {
     fn check_is_the_start_of_a_batched_s3_run_only() {
         let mut check = s3("crm", "2026-12-01T12:00:00Z");
         check["check"] = json!(true);
-        assert!(matches!(validate(check.clone()).map(|r| r.mode), Ok(Mode::Check)));
+        assert!(matches!(
+            validate(check.clone()).map(|r| r.mode),
+            Ok(Mode::Check)
+        ));
         let mut http_check = http("x.ndjson");
         http_check["check"] = json!(true);
         refused(validate(http_check), "check", "an http source");

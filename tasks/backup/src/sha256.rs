@@ -16,6 +16,9 @@ const INITIAL: [u32; 8] = [
     0x5be0_cd19,
 ];
 
+/// Blocks hashed per call of the block function (2 KiB on the stack).
+const BATCH_BLOCKS: usize = 32;
+
 /// SHA-256 over a stream that may be split across invocations.
 #[derive(Debug, Clone)]
 pub struct Resumable {
@@ -93,11 +96,16 @@ impl Resumable {
             self.pending.clear();
         }
         let whole = data.len() - data.len() % 64;
-        let blocks: Vec<_> = data[..whole]
-            .chunks_exact(64)
-            .map(|b| *GenericArray::from_slice(b))
-            .collect();
-        sha2::compress256(&mut self.state, &blocks);
+        // A few blocks at a time through a small array: copying a whole
+        // part into blocks first cost one more part of memory per part.
+        let mut batch = [GenericArray::default(); BATCH_BLOCKS];
+        for run in data[..whole].chunks(64 * BATCH_BLOCKS) {
+            let blocks = run.len() / 64;
+            for (slot, block) in batch.iter_mut().zip(run.chunks_exact(64)) {
+                slot.copy_from_slice(block);
+            }
+            sha2::compress256(&mut self.state, &batch[..blocks]);
+        }
         self.pending.extend_from_slice(&data[whole..]);
     }
 

@@ -41,15 +41,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
     ];
 
-    // `BACKUP_*` settings (and the SDK's checksum switches) of the bench's
-    // own environment reach the task, so part sizes, concurrency and
-    // checksums can be swept without a rebuild.
+    // `BACKUP_*` settings, the SDK's checksum switches and glibc's `MALLOC_*`
+    // tunables of the bench's own environment reach the task, so part sizes,
+    // concurrency, checksums and the allocator can be swept without a
+    // rebuild (`aws s3 cp` inherits the same environment).
     // Read once for the whole run, so leaking the names costs nothing.
     let overrides: Vec<(&'static str, String)> = std::env::vars()
         .filter(|(k, _)| {
             k.starts_with("BACKUP_UPLOAD_")
                 || k.starts_with("BACKUP_PART_")
                 || k == "AWS_REQUEST_CHECKSUM_CALCULATION"
+                || k.starts_with("MALLOC_")
         })
         .map(|(k, v)| (&*k.leak(), v))
         .collect();
