@@ -19,6 +19,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// for the deadline guard instead of being retried.
 pub async fn load_config(attempt_timeout: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::tls::sdk_http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)

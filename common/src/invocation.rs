@@ -152,8 +152,16 @@ where
     // the runtime's own future type. `timeout_at` polls the handler before
     // the timer: a handler done at the deadline has won.
     let handled = AssertUnwindSafe(Box::pin(handler(input, ctx))).catch_unwind();
+    // A location left by a panic the last invocation caught is not this one's.
+    drop(crate::runtime::take_panic_location());
     match tokio::time::timeout_at(deadline.into(), handled).await {
-        Ok(Err(panic)) => Err(TaskError::Panic(panic_message(panic.as_ref()))),
+        Ok(Err(panic)) => {
+            let mut message = panic_message(panic.as_ref());
+            if let Some(location) = crate::runtime::take_panic_location() {
+                message = format!("{message} (at {location})");
+            }
+            Err(TaskError::Panic(message))
+        }
         Ok(Ok(result)) => result,
         Err(_) => Err(TaskError::Timeout {
             margin_ms: u64::try_from(shared.settings.deadline_margin.as_millis())

@@ -32,6 +32,7 @@ pub mod payload;
 mod reporting;
 mod runtime;
 pub mod settings;
+pub mod tls;
 
 pub use aws::LazyClient;
 pub use context::TaskContext;

@@ -179,6 +179,19 @@ where
     TaskRuntime::init(service).await?.run(handler).await
 }
 
+/// Where the last panic happened (`file:line`), for the `Task.Panic` error
+/// the invocation answers with: the panic's payload carries only its message.
+/// One invocation runs at a time, so the last panic is this invocation's.
+static LAST_PANIC_LOCATION: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The location of the panic since the last call, if any.
+pub(crate) fn take_panic_location() -> Option<String> {
+    LAST_PANIC_LOCATION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
 /// Replaces the default hook (plain text on stderr) with a structured ERROR
 /// line that carries the invocation's context fields.
 fn install_panic_hook() {
@@ -198,5 +211,8 @@ fn install_panic_hook() {
             panic_location = location,
             "task panicked"
         );
+        *LAST_PANIC_LOCATION
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(location);
     }));
 }

@@ -28,3 +28,13 @@ pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
             .build(),
     )
 }
+
+/// A reqwest client for the local endpoints. reqwest is built in this
+/// workspace as the tasks build it, with rustls and no crypto provider of
+/// its own (one TLS stack per binary, `sfn_task::tls`), so *ring* is made
+/// the process's provider first.
+pub fn http() -> reqwest::Client {
+    // Err only when one is installed already: that one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -139,7 +139,7 @@ async fn scenarios(stack: &Stack, out_dir: &Path) -> Result<()> {
 /// Waits for `correlation_id`'s approval request on the console's
 /// approvals page and presses Approve; returns the request's subject.
 async fn approve_in_console(console: &str, correlation_id: &str) -> Result<String> {
-    let http = reqwest::Client::new();
+    let http = devstack::clients::http();
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {

@@ -131,7 +131,7 @@ impl FaultProxy {
         let shared = Shared {
             plan: plan.clone(),
             upstream: upstream.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::new(),
+            client: crate::clients::http(),
         };
         let accept = tokio::spawn(accept_loop(listener, Arc::new(shared)));
         Ok(Self { url, plan, accept })

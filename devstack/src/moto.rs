@@ -148,7 +148,7 @@ impl Moto {
         if let Err(e) = moto.wait_ready(Duration::from_secs(60)).await {
             return Err(e.context(log_tail(log)));
         }
-        let config = reqwest::Client::new()
+        let config = crate::clients::http()
             .post(format!("{}/moto-api/config", moto.url))
             .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}}))
             .send()
@@ -161,7 +161,7 @@ impl Moto {
 
     async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
         let started = Instant::now();
-        let client = reqwest::Client::new();
+        let client = crate::clients::http();
         let url = format!("{}/moto-api/data.json", self.url);
         let mut pause = Duration::from_millis(20);
         loop {

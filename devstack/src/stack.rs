@@ -181,7 +181,7 @@ impl Stack {
             control: ControlPlane::new(&spec.functions, &options.bin_dir),
             spec: spec.clone(),
             moto_url: moto.url.clone(),
-            client: reqwest::Client::new(),
+            client: crate::clients::http(),
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let console = Arc::new(crate::console::Console::new(

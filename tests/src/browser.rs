@@ -42,7 +42,7 @@ impl Driver {
                 panic!("{CHROMEDRIVER}: {e} (make test installs Debian's chromium-driver)")
             });
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = devstack::clients::http();
         for _ in 0..200 {
             let ready = http.get(format!("{url}/status")).send().await;
             if let Ok(answer) = ready

@@ -15,6 +15,7 @@
 //!   project's or a fixture template, its log lines checked when it stops.
 //! - [`process::TaskProcess`]: a task binary run as a child process, its
 //!   stdout captured line by line.
+//! - [`tls_proxy`]: a TLS endpoint with a test CA in front of a local one.
 //! - [`log_scan`]: keeps every line the suite's tasks log and scans them for
 //!   personal data and secrets (`make test` runs the `scan-logs` binary).
 
@@ -31,3 +32,4 @@ pub mod moto;
 pub mod process;
 pub mod runtime_api;
 pub mod sentry_sink;
+pub mod tls_proxy;

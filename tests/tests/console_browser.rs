@@ -261,7 +261,9 @@ async fn the_console_shows_runs_answers_approvals_and_runs_saved_queries() {
         "the notification is not listed: {sent}"
     );
     screenshot(&browser, "execution-succeeded").await;
-    let pdf = reqwest::get(format!("{}{href}", stack.stack.endpoint))
+    let pdf = devstack::clients::http()
+        .get(format!("{}{href}", stack.stack.endpoint))
+        .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pdf.headers()["content-type"], "application/pdf");

@@ -97,7 +97,8 @@ async fn every_path_through_one_warm_process() {
         (
             json!({"action": "panic"}),
             "Task.Panic",
-            "task panicked: fixture panicked on purpose",
+            // The payload's message and, from the panic hook, where it was.
+            "task panicked: fixture panicked on purpose (at tests/src/bin/fixture_task.rs:45)",
         ),
     ] {
         let done = api.invoke(envelope("errors-1", 0, payload), BUDGET).await;

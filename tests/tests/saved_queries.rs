@@ -56,7 +56,7 @@ async fn saved(
         .await
         .unwrap_or_else(|e| panic!("{logical_id}: {e:#}"));
     let unknown = devstack::insights::unknown_fields(
-        &reqwest::Client::new(),
+        &devstack::clients::http(),
         &stack.stack.endpoint,
         &stack.stack.spec.placement.region,
         &answer.query_id,
@@ -338,7 +338,7 @@ async fn a_misspelt_field_is_reported_and_a_malformed_query_refused() {
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(!answer.rows.is_empty());
     let unknown = devstack::insights::unknown_fields(
-        &reqwest::Client::new(),
+        &devstack::clients::http(),
         &stack.stack.endpoint,
         &stack.stack.spec.placement.region,
         &answer.query_id,

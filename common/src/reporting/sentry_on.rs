@@ -61,6 +61,7 @@ impl sentry::TransportFactory for BoundedReqwest {
         &self,
         options: sentry::TransportOptions,
     ) -> Arc<dyn sentry::Transport> {
+        crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -145,11 +146,12 @@ fn invocation_hub(info: &ScopeInfo<'_>) -> Arc<Hub> {
     hub
 }
 
-/// Reports a task error, unless it is a panic (the panic integration already
-/// reported it, with its backtrace) or an unreported `Task.InvalidInput`.
+/// Reports a task error, unless it is an unreported `Task.InvalidInput`. A
+/// panic is reported here too, with its message and location: Sentry's own
+/// panic integration would add a backtrace, which a stripped release binary
+/// cannot symbolise, at the cost of linking a symboliser.
 fn report(hub: &Hub, err: &TaskError, settings: &Settings) {
     let skip = match err {
-        TaskError::Panic(_) => true,
         TaskError::InvalidInput(_) => !settings.sentry_report_invalid_input,
         _ => false,
     };

@@ -69,7 +69,7 @@ pub(crate) async fn page(
                 columns.sort_by_key(|c| query.find(c.as_str()).unwrap_or(usize::MAX));
                 let placement = &console.spec.placement;
                 unknown = crate::insights::unknown_fields(
-                    &reqwest::Client::new(),
+                    &crate::clients::http(),
                     &placement.endpoint,
                     &placement.region,
                     &found.query_id,

@@ -92,6 +92,7 @@ pub async fn run(
 }
 
 fn client(job: Job<'_>) -> Result<reqwest::Client, TaskError> {
+    sfn_task::tls::install_crypto_provider();
     reqwest::Client::builder()
         // Redirects could lead anywhere, 169.254.169.254 included.
         .redirect(reqwest::redirect::Policy::none())
