@@ -66,12 +66,14 @@ make build                                   # sam build: arm64 bootstraps
 cargo bench --locked -p sfn-task --bench envelope -p invoice
 AWS_LAMBDA_LOG_FORMAT=JSON cargo bench --locked -p sfn-task --bench invocation > /dev/null
 (cd bench/powertools && ../../.venv-bench/bin/python inprocess.py)
+cargo build --release -p invoice -p notify -p backup -p echoes --bins   # measured, as shipped
+cargo build --profile tools -p bench -p tests --bins                    # the tools, target/tools
 python3 scripts/bench_invoice.py target/release/render-invoice chromium .aws-sam/build/InvoiceFunction/bootstrap
-target/release/bench-backup target/release/backup .venv/bin/aws
-target/release/runtime-bench target/bench target/release .venv-bench/bin/python
-target/release/first-call-bench target/bench target/release
-target/release/workflow-bench target/bench target/release
-target/release/backup-scale-bench target/bench target/release
+target/tools/bench-backup target/release/backup .venv/bin/aws
+target/tools/runtime-bench target/bench target/release .venv-bench/bin/python
+target/tools/first-call-bench target/bench target/release
+target/tools/workflow-bench target/bench target/release
+target/tools/backup-scale-bench target/bench target/release
 python3 scripts/bench_sizes.py ...
 python3 scripts/bench_report.py target/bench ..."""
 
