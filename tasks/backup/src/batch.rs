@@ -15,11 +15,14 @@ use aws_sdk_s3::Client;
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde::Deserialize;
-use sfn_task::TaskError;
 use sfn_task::error::service_answer;
+use sfn_task::{TaskContext, TaskError};
 
+use crate::Output;
+use crate::config::Config;
 use crate::continuation::{Totals, key_tag};
-use crate::manifest::Entry;
+use crate::manifest::{self, Entry, Index};
+use crate::request::{SourceInput, Validated};
 use crate::s3_copy::Listed;
 
 /// The most objects one batch may name. A Distributed Map child's input is
@@ -167,6 +170,43 @@ impl Finish {
         }
         Ok(totals)
     }
+}
+
+/// Writes a batched run's index, its totals counted from its parts.
+pub async fn finish_run(
+    s3: &Client,
+    config: &Config,
+    run: &Validated,
+    finish: &Finish,
+    ctx: &TaskContext,
+) -> Result<Output, TaskError> {
+    let SourceInput::S3 { bucket, prefix } = &run.source else {
+        return Err(TaskError::invalid_input("finish: for S3 sources"));
+    };
+    let totals = finish.count(s3, &config.bucket).await?;
+    let invocations = finish.invocations.saturating_add(1);
+    let mut parts = finish.parts.clone();
+    parts.sort();
+    let index = Index {
+        schema_version: manifest::SCHEMA_VERSION,
+        name: run.name.clone(),
+        run_id: run.run_id.clone(),
+        run_key: run.run_key(),
+        correlation_id: ctx.correlation_id().to_owned(),
+        source: manifest::Source::S3 {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+        },
+        started_at: finish.started_at.clone(),
+        finished_at: crate::now(),
+        invocations,
+        totals,
+        parts,
+    };
+    let mut output = Output::new(run.run_key(), run.run_id.clone(), invocations, totals);
+    output.manifest_key = Some(manifest::write_index(s3, &config.bucket, &index).await?);
+    output.done = true;
+    Ok(output)
 }
 
 async fn count_part(s3: &Client, bucket: &str, key: &str) -> Result<Totals, TaskError> {

@@ -115,7 +115,7 @@ pub async fn handle(
     let run_key = run.run_key();
     let batch = match &run.mode {
         Mode::Check => return Ok(Output::new(run_key, run.run_id, 0, Totals::default())),
-        Mode::Finish(finish) => return finish_batched(s3, config, &run, finish, &ctx).await,
+        Mode::Finish(finish) => return batch::finish_run(s3, config, &run, finish, &ctx).await,
         Mode::Batch(objects) => Some(objects.as_slice()),
         Mode::Whole => None,
     };
@@ -136,44 +136,16 @@ pub async fn handle(
     );
     let (finished, source) = match &run.source {
         SourceInput::S3 { bucket, prefix } => {
-            let gate = Semaphore::new(1);
-            let job = s3_copy::Job {
+            let job = S3Invocation {
                 s3,
                 config,
-                source_bucket: bucket,
-                prefix,
+                run: &run,
                 run_key: &run_key,
-                storage_class: run.storage_class.as_ref(),
-                correlation_id: ctx.correlation_id(),
-                multipart_gate: &gate,
                 batch,
+                parts_dir: &parts_dir,
             };
-            let position = match (continuation.s3.take(), batch) {
-                (Some(position), _) => position,
-                (None, Some(_)) => S3Position {
-                    fresh: batch::first_attempt(s3, &config.bucket, &parts_dir).await?,
-                    ..S3Position::default()
-                },
-                (None, None) => S3Position {
-                    fresh: s3_run::destination_is_empty(job).await?,
-                    ..S3Position::default()
-                },
-            };
-            let pass =
-                s3_run::run(job, &ctx, position, &mut manifest, &mut continuation.totals).await?;
-            manifest.flush(s3, &config.bucket).await?;
-            let finished = pass.position.listing_done && pass.position.open_copy.is_none();
-            tracing::info!(
-                copied = continuation.totals.copied,
-                objects = continuation.totals.objects,
-                finished,
-                "copy pass finished"
-            );
-            if !finished && !pass.progressed {
-                // Possibly a slow moment; Retry backs off and tries again.
-                return Err(no_progress());
-            }
-            continuation.s3 = Some(pass.position);
+            let finished =
+                copy_s3(job, bucket, prefix, &ctx, &mut manifest, &mut continuation).await?;
             let source = manifest::Source::S3 {
                 bucket: bucket.clone(),
                 prefix: prefix.clone(),
@@ -181,46 +153,17 @@ pub async fn handle(
             (finished, source)
         }
         SourceInput::Http { url, file_name } => {
-            let vetted = address::vet(url, config).await?;
-            let dest = keys::export_key(&run_key, file_name.as_deref());
-            let job = http_export::Job {
+            let export = (url.as_str(), file_name.as_deref());
+            stream_export(
                 s3,
                 config,
-                source: &vetted,
-                dest: &dest,
-                storage_class: run.storage_class.as_ref(),
-                correlation_id: ctx.correlation_id(),
-            };
-            let before = continuation.http.take();
-            let upload_before = before.as_ref().map(|p| (p.upload_id.clone(), p.bytes));
-            let finished = match http_export::run(job, &ctx, before).await? {
-                http_export::Step::Done(entry) => {
-                    tracing::info!(bytes = entry.size, "export stored");
-                    entry.count(&mut continuation.totals);
-                    manifest.push(s3, &config.bucket, entry).await?;
-                    manifest.flush(s3, &config.bucket).await?;
-                    true
-                }
-                http_export::Step::Paused(position) => {
-                    let progressed = match &upload_before {
-                        Some((upload, bytes)) if *upload == position.upload_id => {
-                            position.bytes > *bytes
-                        }
-                        _ => position.bytes > 0,
-                    };
-                    if !progressed {
-                        return Err(no_progress());
-                    }
-                    tracing::info!(bytes = position.bytes, "export continues next invocation");
-                    continuation.http = Some(position);
-                    false
-                }
-            };
-            let source = manifest::Source::Http {
-                host: vetted.url().host_str().unwrap_or_default().to_owned(),
-                path: vetted.url().path().to_owned(),
-            };
-            (finished, source)
+                &run,
+                export,
+                &ctx,
+                &mut manifest,
+                &mut continuation,
+            )
+            .await?
         }
     };
     continuation.manifest_parts = manifest.written();
@@ -257,41 +200,117 @@ pub async fn handle(
     Ok(output)
 }
 
-/// Writes a batched run's index, its totals counted from its parts.
-async fn finish_batched(
+/// What an S3 invocation works on.
+#[derive(Clone, Copy)]
+struct S3Invocation<'a> {
+    s3: &'a Client,
+    config: &'a Config,
+    run: &'a request::Validated,
+    run_key: &'a str,
+    batch: Option<&'a [s3_copy::Listed]>,
+    parts_dir: &'a str,
+}
+
+/// One invocation's share of an S3 run (or of one batch of it): whether it
+/// is done.
+async fn copy_s3(
+    job: S3Invocation<'_>,
+    bucket: &str,
+    prefix: &str,
+    ctx: &TaskContext,
+    manifest: &mut PartWriter,
+    continuation: &mut Continuation,
+) -> Result<bool, TaskError> {
+    let S3Invocation { s3, config, .. } = job;
+    let gate = Semaphore::new(1);
+    let copy = s3_copy::Job {
+        s3,
+        config,
+        source_bucket: bucket,
+        prefix,
+        run_key: job.run_key,
+        storage_class: job.run.storage_class.as_ref(),
+        correlation_id: ctx.correlation_id(),
+        multipart_gate: &gate,
+        batch: job.batch,
+    };
+    let position = match (continuation.s3.take(), job.batch) {
+        (Some(position), _) => position,
+        (None, Some(_)) => S3Position {
+            fresh: batch::first_attempt(s3, &config.bucket, job.parts_dir).await?,
+            ..S3Position::default()
+        },
+        (None, None) => S3Position {
+            fresh: s3_run::destination_is_empty(copy).await?,
+            ..S3Position::default()
+        },
+    };
+    let pass = s3_run::run(copy, ctx, position, manifest, &mut continuation.totals).await?;
+    manifest.flush(s3, &config.bucket).await?;
+    let finished = pass.position.listing_done && pass.position.open_copy.is_none();
+    tracing::info!(
+        copied = continuation.totals.copied,
+        objects = continuation.totals.objects,
+        finished,
+        "copy pass finished"
+    );
+    if !finished && !pass.progressed {
+        // Possibly a slow moment; Retry backs off and tries again.
+        return Err(no_progress());
+    }
+    continuation.s3 = Some(pass.position);
+    Ok(finished)
+}
+
+/// One invocation's share of an export (`url`, `file_name`): whether it is
+/// done, and the source as the manifest records it.
+async fn stream_export(
     s3: &Client,
     config: &Config,
     run: &request::Validated,
-    finish: &batch::Finish,
+    (url, file_name): (&str, Option<&str>),
     ctx: &TaskContext,
-) -> Result<Output, TaskError> {
-    let SourceInput::S3 { bucket, prefix } = &run.source else {
-        return Err(TaskError::invalid_input("finish: for S3 sources"));
+    manifest: &mut PartWriter,
+    continuation: &mut Continuation,
+) -> Result<(bool, manifest::Source), TaskError> {
+    let vetted = address::vet(url, config).await?;
+    let dest = keys::export_key(&run.run_key(), file_name);
+    let job = http_export::Job {
+        s3,
+        config,
+        source: &vetted,
+        dest: &dest,
+        storage_class: run.storage_class.as_ref(),
+        correlation_id: ctx.correlation_id(),
     };
-    let totals = finish.count(s3, &config.bucket).await?;
-    let invocations = finish.invocations.saturating_add(1);
-    let mut parts = finish.parts.clone();
-    parts.sort();
-    let index = Index {
-        schema_version: manifest::SCHEMA_VERSION,
-        name: run.name.clone(),
-        run_id: run.run_id.clone(),
-        run_key: run.run_key(),
-        correlation_id: ctx.correlation_id().to_owned(),
-        source: manifest::Source::S3 {
-            bucket: bucket.clone(),
-            prefix: prefix.clone(),
-        },
-        started_at: finish.started_at.clone(),
-        finished_at: now(),
-        invocations,
-        totals,
-        parts,
+    let before = continuation.http.take();
+    let upload_before = before.as_ref().map(|p| (p.upload_id.clone(), p.bytes));
+    let finished = match http_export::run(job, ctx, before).await? {
+        http_export::Step::Done(entry) => {
+            tracing::info!(bytes = entry.size, "export stored");
+            entry.count(&mut continuation.totals);
+            manifest.push(s3, &config.bucket, entry).await?;
+            manifest.flush(s3, &config.bucket).await?;
+            true
+        }
+        http_export::Step::Paused(position) => {
+            let progressed = match &upload_before {
+                Some((upload, bytes)) if *upload == position.upload_id => position.bytes > *bytes,
+                _ => position.bytes > 0,
+            };
+            if !progressed {
+                return Err(no_progress());
+            }
+            tracing::info!(bytes = position.bytes, "export continues next invocation");
+            continuation.http = Some(position);
+            false
+        }
     };
-    let mut output = Output::new(run.run_key(), run.run_id.clone(), invocations, totals);
-    output.manifest_key = Some(manifest::write_index(s3, &config.bucket, &index).await?);
-    output.done = true;
-    Ok(output)
+    let source = manifest::Source::Http {
+        host: vetted.url().host_str().unwrap_or_default().to_owned(),
+        path: vetted.url().path().to_owned(),
+    };
+    Ok((finished, source))
 }
 
 fn no_progress() -> TaskError {
@@ -300,6 +319,6 @@ fn no_progress() -> TaskError {
     )
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

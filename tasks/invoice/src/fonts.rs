@@ -15,8 +15,10 @@ static REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 static BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 /// Droid Sans Fallback, deflated by `build.rs`: half the binary's size
 /// otherwise, and most invoices never need it.
-static CJK_DEFLATED: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/DroidSansFallbackFull.ttf.deflate"));
+static CJK_DEFLATED: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/DroidSansFallbackFull.ttf.deflate"
+));
 
 /// The CJK font, inflated on its first use in a process (23 ms of one CPU
 /// measured on the 2-core development machine, opt-level "s").
@@ -208,7 +210,9 @@ mod tests {
         for c in ['ë', 'Ł', 'Δ', 'И', '€'] {
             assert!(f.regular.has_glyph(c) && f.bold.has_glyph(c), "{c}");
         }
-        let cjk = f.cjk().unwrap_or_else(|| panic!("the embedded CJK font must parse"));
+        let cjk = f
+            .cjk()
+            .unwrap_or_else(|| panic!("the embedded CJK font must parse"));
         assert!(!f.regular.has_glyph('山') && cjk.has_glyph('山'));
         let runs = f.runs("Zoë 山田太郎 Ltd", Style::Regular);
         let texts: Vec<_> = runs.iter().map(|(t, _)| *t).collect();
