@@ -346,6 +346,8 @@ def _map_run(self, env, eval_input) -> None:
     if batcher is None:
         return _original_map_run(self, env, eval_input)
     items = env.stack.pop()
+    # The Map state's input, where moto's own workers read it for
+    # ItemSelector (the top of the stack under the items).
     state_input = env.stack[-1] if env.stack else env.states.get_input()
     shaped = _selected(env, eval_input, items, state_input)
     env.stack.append(batcher.batches(env, shaped, state_input))
