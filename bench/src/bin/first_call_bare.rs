@@ -8,15 +8,28 @@
 //!   first event, and the TLS connection opens on the first request;
 //! - `warm`: as `init`, plus one `GetQueueAttributes` request at init, so
 //!   the first invocation finds an open TLS connection in the pool.
+//!
+//! `FIRST_CALL_TLS=ring` builds the SDK's HTTPS client on rustls with
+//! *ring*, as `common` does, instead of the default client (rustls on
+//! aws-lc), so the two TLS stacks can be told apart from `common` itself.
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 async fn client() -> Client {
-    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if std::env::var("FIRST_CALL_TLS").is_ok_and(|tls| tls == "ring") {
+        loader = loader.http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        );
+    }
+    Client::new(&loader.load().await)
 }
 
 #[tokio::main]

@@ -205,6 +205,11 @@ async fn run(stack: &Stack, bin_dir: &Path, out_dir: &Path) -> Result<String> {
             "first-call-bare",
             &[("FIRST_CALL_MODE", "warm")],
         ),
+        program(
+            "bare SDK on rustls + *ring* (as `common`), client on first use",
+            "first-call-bare",
+            &[("FIRST_CALL_MODE", "lazy"), ("FIRST_CALL_TLS", "ring")],
+        ),
         program("notify (`common`)", "notify", &[]),
     ];
     let ca_only = tls.ca_only.display().to_string();
