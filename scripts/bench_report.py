@@ -41,9 +41,11 @@ SECTIONS = [
      "`cargo bench -p sfn-task --bench envelope`, per payload shape, and the "
      "invoice render benches."),
     ("sizes.md", "3. Sizes",
-     "arm64, release profile (`lto = \"thin\"`, `strip = \"symbols\"`, "
-     "`panic = \"unwind\"`), as `sam build` / `cargo lambda build --arm64` "
-     "make them; zip as Lambda receives it (deflate)."),
+     "arm64, release profile (`opt-level = \"s\"`, `lto = \"fat\"`, "
+     "`codegen-units = 1`, `strip = \"symbols\"`, `panic = \"unwind\"`), as "
+     "`sam build` / `cargo lambda build --arm64` make them; zip as Lambda "
+     "receives it (deflate). Goals: `echo-common` at most 6 MiB, each task "
+     "at most 8 MiB, `invoice` with its fonts at most 12 MiB."),
     ("memory.md", "4. Memory", "Peak RSS of each process after its first response."),
     ("invoice.txt", "5a. Invoice: krilla vs headless Chromium",
      "`scripts/bench_invoice.py`: whole-process renders, 10 runs each."),
