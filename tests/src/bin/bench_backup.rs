@@ -12,6 +12,7 @@ use serde_json::json;
 use tests::export_server::ExportServer;
 use tests::fixture::envelope;
 use tests::moto::MotoServer;
+use tests::runtime_api::{Completed, LocalRuntimeApi};
 
 const MIB: u64 = 1024 * 1024;
 const BUCKET: &str = "bench-backups";
@@ -124,11 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (api, _process) = moto.start_program(&backup, &extra).await;
     let input = json!({"name": "bench-s3", "run_id": "2026-11-24T00:00:00Z",
         "source": {"type": "s3", "bucket": SOURCE, "prefix": "objects/"}});
-    let started = Instant::now();
-    let done = api
-        .invoke(envelope("bench", 0, input), Duration::from_secs(900))
-        .await;
-    let secs = started.elapsed().as_secs_f64();
+    let (secs, done) = timed_invoke(&api, input).await;
     println!(
         "\nS3 → S3 server-side copy: {count} objects of 1 KiB in {secs:.2} s = {:.0} objects/s (copy concurrency 8, including listing, verification and manifest; done = {})",
         count as f64 / secs,
@@ -197,17 +194,21 @@ async fn export_with_task(
     let (api, process) = moto.start_program(backup, extra).await;
     let input = json!({"name": format!("bench-{key}"), "run_id": "2026-11-24T00:00:00Z",
         "source": {"type": "http", "url": url, "file_name": "export.bin"}});
+    let (secs, done) = timed_invoke(&api, input).await;
+    Run {
+        secs,
+        peak: process.peak_rss().unwrap_or(0),
+        ok: done.response()["done"] == true,
+    }
+}
+
+/// One backup invocation and its wall time in seconds.
+async fn timed_invoke(api: &LocalRuntimeApi, input: serde_json::Value) -> (f64, Completed) {
     let started = Instant::now();
     let done = api
         .invoke(envelope("bench", 0, input), Duration::from_secs(900))
         .await;
-    let secs = started.elapsed().as_secs_f64();
-    let peak = process.peak_rss().unwrap_or(0);
-    Run {
-        secs,
-        peak,
-        ok: done.response()["done"] == true,
-    }
+    (started.elapsed().as_secs_f64(), done)
 }
 
 /// The same stream piped into `aws s3 cp -` to the same endpoint, peak RSS
