@@ -368,10 +368,10 @@ type Upload = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Task
 
 /// Hashes a part, counts it, and starts its upload.
 fn seal(job: Job<'_>, stream: &mut Stream, bytes: bytes::Bytes) -> Result<Upload, TaskError> {
+    let number = uploads::next_part_number(stream.parts, stream.part_size)?;
     stream.hash.update(&bytes);
     stream.bytes += bytes.len() as u64;
     stream.parts += 1;
-    let number = i32::try_from(stream.parts).map_err(|_| TaskError::failed("too many parts"))?;
     let request = job
         .s3
         .upload_part()

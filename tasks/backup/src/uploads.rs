@@ -24,6 +24,22 @@ pub fn part_size(preferred: u64, size: u64) -> u64 {
         .min(MAX_PART_SIZE)
 }
 
+/// The number of the part after `parts` finished ones, or a permanent
+/// error naming the limit: S3 refuses part 10,001, and an export whose
+/// length was not announced (or was wrong) cannot grow its parts midway.
+pub fn next_part_number(parts: u32, part_size: u64) -> Result<i32, TaskError> {
+    if u64::from(parts) >= MAX_PARTS {
+        return Err(TaskError::failed(format!(
+            "the export is larger than S3's 10,000 parts of {} MiB ({} GiB) and did not \
+             announce its length (Content-Length) up front, which would have sized the parts \
+             to fit; raise BACKUP_UPLOAD_PART_SIZE",
+            part_size / MIB,
+            (MAX_PARTS * part_size) >> 30
+        )));
+    }
+    i32::try_from(parts + 1).map_err(|_| TaskError::failed("too many parts"))
+}
+
 /// The finished parts of an upload, by number; `None` if the upload no
 /// longer exists (aborted, completed, or never ours).
 pub async fn finished_parts(
@@ -146,5 +162,19 @@ mod tests {
         let largest = 5u64 << 40;
         assert!(part_size(five, largest).saturating_mul(MAX_PARTS) >= largest);
         assert_eq!(part_size(five + 1, 0), 6 * MIB);
+    }
+
+    #[test]
+    fn part_10001_is_refused_before_it_is_sent() {
+        assert_eq!(next_part_number(0, 6 * MIB).ok(), Some(1));
+        assert_eq!(next_part_number(9_999, 6 * MIB).ok(), Some(10_000));
+        let err = next_part_number(10_000, 6 * MIB)
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(
+            err.contains("10,000 parts of 6 MiB (58 GiB)") && err.contains("Content-Length"),
+            "{err}"
+        );
     }
 }
