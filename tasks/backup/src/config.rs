@@ -11,7 +11,7 @@
 //! | `BACKUP_MULTIPART_COPY_THRESHOLD` | `5368709120` (5 GiB) | objects larger than this (bytes) are copied with `UploadPartCopy` |
 //! | `BACKUP_COPY_PART_SIZE` | `536870912` (512 MiB) | part size of a multipart copy (bytes, ≥ 5 MiB) |
 //! | `BACKUP_PART_CONCURRENCY` | `8` | parts of one multipart copy copied at once |
-//! | `BACKUP_UPLOAD_PART_SIZE` | `6291456` (6 MiB) | part size of an HTTP export upload (bytes, ≥ 5 MiB) |
+//! | `BACKUP_UPLOAD_PART_SIZE` | `6291456` (6 MiB) | part size of an HTTP export upload (bytes, ≥ 5 MiB; raised to fit 10,000 parts when the export announces its length, else the export's limit is 10,000 of these) |
 //! | `BACKUP_UPLOAD_CONCURRENCY` | `2` | export parts uploading while the next fills; peak memory is about (this + 1) × the part size, plus 16 MiB |
 //! | `BACKUP_STOP_BEFORE_MS` | `20000` | stop starting new copies this long before the deadline guard |
 //! | `BACKUP_EXPORT_TIMEOUT_MS` | `30000` | an export that sends nothing for this long is `Task.Retryable` |
