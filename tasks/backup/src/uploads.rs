@@ -28,16 +28,16 @@ pub fn part_size(preferred: u64, size: u64) -> u64 {
 /// error naming the limit: S3 refuses part 10,001, and an export whose
 /// length was not announced (or was wrong) cannot grow its parts midway.
 pub fn next_part_number(parts: u32, part_size: u64) -> Result<i32, TaskError> {
-    if u64::from(parts) >= MAX_PARTS {
-        return Err(TaskError::failed(format!(
+    match u16::try_from(parts) {
+        Ok(done) if u64::from(done) < MAX_PARTS => Ok(i32::from(done) + 1),
+        _ => Err(TaskError::failed(format!(
             "the export is larger than S3's 10,000 parts of {} MiB ({} GiB) and did not \
              announce its length (Content-Length) up front, which would have sized the parts \
              to fit; raise BACKUP_UPLOAD_PART_SIZE",
             part_size / MIB,
             (MAX_PARTS * part_size) >> 30
-        )));
+        ))),
     }
-    i32::try_from(parts + 1).map_err(|_| TaskError::failed("too many parts"))
 }
 
 /// The finished parts of an upload, by number; `None` if the upload no
